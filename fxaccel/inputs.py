@@ -1,0 +1,51 @@
+"""Validation of example inputs and of running a model on them, with errors that say the fix."""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+
+def as_input_tuple(example_inputs: Any, *, required: bool = False, what: str = "example_inputs") -> tuple | None:
+    """Normalise ``example_inputs`` (a tensor or a tuple/list of tensors) to a tuple."""
+    if example_inputs is None:
+        if required:
+            raise ValueError(f"{what} is required: pass a tensor (or tuple of tensors) shaped like the "
+                             "model's real input, e.g. fxaccel.zoo.example_input('XS')")
+        return None
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,)
+    if isinstance(example_inputs, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in example_inputs):
+        return tuple(example_inputs)
+    raise TypeError(f"{what} must be a tensor or a tuple of tensors, got {type(example_inputs).__name__}")
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Put modules in eval mode and restore every submodule's own ``training`` flag afterwards.
+
+    Running a model in train mode would update BN running statistics: a stage must not touch them.
+    """
+    flags = [(m, m.training) for root in modules for m in root.modules()]
+    try:
+        for root in modules:
+            root.eval()
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def run(model: nn.Module, inputs: tuple, *, what: str = "the model") -> Any:
+    """Run ``model`` on ``inputs`` in eval mode without gradients; a failure names the input shapes."""
+    with torch.no_grad(), eval_mode(model):
+        try:
+            return model(*inputs)
+        except Exception as err:
+            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+            raise ValueError(
+                f"running {what} on example inputs of shape {shapes} failed: {type(err).__name__}: {err}. "
+                "Check the input rank and sizes (video models take (N, C, T, H, W))"
+            ) from err

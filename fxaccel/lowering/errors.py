@@ -1,0 +1,55 @@
+"""Errors raised while writing, loading and checking artifacts.
+
+Each names the problem and the fix, so a failed export is actionable without reading our source.
+
+Stability: public.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+
+class LoweringError(RuntimeError):
+    """Base class: an artifact could not be written, loaded or trusted."""
+
+
+class MissingDependency(ImportError):
+    """An optional dependency (an ``fxaccel[...]`` extra) is not installed."""
+
+    def __init__(self, package: str, extra: str, cause: BaseException | None = None):
+        msg = f"{package} is not installed; install it with: pip install \"fxaccel[{extra}]\""
+        if cause is not None:
+            msg += f" (import failed: {cause})"
+        super().__init__(msg)
+        self.package, self.extra = package, extra
+
+
+class ExportMismatch(LoweringError):
+    """The written artifact, run by its runtime, does not reproduce the model's outputs."""
+
+
+class UnsupportedOps(LoweringError):
+    """The target runtime cannot run some ops of the model; ``ops`` lists them."""
+
+    def __init__(self, message: str, ops: Iterable[str]):
+        self.ops = list(ops)
+        super().__init__(message)
+
+
+class UnsupportedByNNAPI(UnsupportedOps):
+    """torch's NNAPI converter refuses some ops of the model; ``ops`` lists them."""
+
+
+class NotDelegated(LoweringError):
+    """Compute ops stayed outside the accelerator delegate (they would run on slow portable kernels)."""
+
+    def __init__(self, message: str, ops: Iterable[str]):
+        self.ops = list(ops)
+        super().__init__(message)
+
+
+DEPLOY_HINT = (
+    "rewrite the model for the target first: "
+    "fxaccel.deploy(model, example_inputs, target=\"mobile_cpu\") folds time into the batch "
+    "and leaves only 4-D ops (conv2d, mean over H and W, ...)"
+)

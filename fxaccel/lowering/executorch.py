@@ -1,0 +1,506 @@
+"""Write ExecuTorch ``.pte`` programs with the XNNPACK delegate, report what was delegated, verify.
+
+ExecuTorch is an optional dependency (``pip install "fxaccel[executorch]"``): it is imported
+inside the functions, so ``import fxaccel`` works without it.
+
+Why a delegation report: an op left outside the XNNPACK delegate runs on ExecuTorch's portable
+kernels, which are slow (and reject 5-D convolutions outright). "It exported" says little;
+"every conv, linear, mean/pool and activation is inside a delegate" is what makes a fast program.
+
+What XNNPACK delegates (measured on executorch 1.5.1, fp32 unless noted; each fact has a test in
+``tests/lowering/test_executorch.py``):
+
+* ``conv2d`` (incl. depthwise, fp32 and int8), ``linear`` (fp32 and int8), ``relu``, ``add``:
+  delegated.
+* ``mean`` over ``(-1, -2)`` on a 4-D tensor: delegated **only with** ``keepdim=True``
+  (XNNPACK lowers it to global average pooling). ``x.mean((-1, -2))`` without keepdim stays
+  outside. Write ``x.mean((-1, -2), keepdim=True).flatten(1)`` in deploy forms.
+  Any mean over a 5-D tensor, or over other dims (e.g. the time mean ``(N, T, C).mean(1)``), stays
+  outside; it runs on the portable kernel correctly but slowly.
+* ``avg_pool2d``: delegated in fp32 when ``ceil_mode=False`` and there is no zero padding counted
+  in the average (``padding=0`` or ``count_include_pad=False``). Not delegated for int8
+  (XNNPACK's partitioner lists fp32 only).
+* ``hardswish`` and ``sigmoid``: delegated in fp32 only (no int8 config in XNNPACK's
+  partitioner; under int8 they run outside between dequantize/quantize nodes).
+* ``mul`` with broadcast: ``(N*T, C, H, W) * (N*T, C, 1, 1)`` (SE scale in the folded layout) and
+  ``(N, T, C, H*W) * (N, 1, C, 1)`` (per-clip SE scale) are both delegated.
+* The entry fold ``(N, C, T, H, W) -> transpose(1, 2) -> reshape(N*T, C, H, W)``: delegated
+  (``permute_copy`` and ``view_copy`` accept any rank, 5-D included). The head's
+  ``reshape(N, T, C)`` view is delegated too.
+* 3-D views and slices: ``view`` to 3-D, and ``slice`` with step 1 along dim 0 (the batch of
+  folded frames: temporal taps as slice-adds) or dim 1 of a 4-D or 3-D tensor are delegated.
+  A ``slice`` with step != 1 is not.
+* ``Conv3d`` (any 5-D convolution): not delegated, and the program fails at run time (the
+  portable ``convolution`` kernel accepts 3-D/4-D inputs only). :func:`to_pte` refuses it up
+  front with :class:`~fxaccel.lowering.errors.UnsupportedOps` and points at
+  ``fxaccel.deploy(..., target="mobile_cpu")``.
+
+Stability: public (``to_pte``, ``PteArtifact``, ``load_pte``, ``delegation_report``,
+``DelegationReport``, ``assert_all_compute_delegated``, ``op_kind``); experimental report format.
+
+>>> import torch
+>>> from fxaccel.lowering.executorch import to_pte, assert_all_compute_delegated
+>>> model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
+>>> art = to_pte(model, (torch.randn(1, 3, 16, 16),))       # doctest: +SKIP
+>>> assert_all_compute_delegated(art.report)                 # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from ..testing import assert_equivalent, relative_error, sqnr_db
+from .errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
+
+log = logging.getLogger(__name__)
+
+KINDS = ("conv", "linear", "pool", "activation", "elementwise", "reshape", "quant", "other")
+COMPUTE_KINDS = ("conv", "linear", "pool", "activation")
+
+_KIND_OF = {
+    "conv": {"convolution", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+             "conv_transpose3d", "_convolution"},
+    "linear": {"linear", "addmm", "mm", "bmm", "matmul", "baddbmm"},
+    "pool": {"mean", "sum", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool2d", "max_pool3d",
+             "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_avg_pool1d",
+             "adaptive_avg_pool2d", "adaptive_avg_pool3d", "_adaptive_avg_pool2d",
+             "_adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_max_pool3d", "amax"},
+    "activation": {"relu", "relu6", "sigmoid", "hardswish", "hardsigmoid", "hardtanh", "clamp",
+                   "gelu", "tanh", "silu", "leaky_relu", "elu", "_softmax", "softmax", "prelu",
+                   "_prelu_kernel"},
+    "elementwise": {"add", "sub", "mul", "div", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "pow",
+                    "maximum", "minimum", "floor", "ceil", "reciprocal", "where", "rsub", "square"},
+    "reshape": {"view_copy", "view", "_unsafe_view", "reshape", "permute_copy", "permute",
+                "transpose", "transpose_copy", "t_copy", "slice_copy", "slice", "select_copy",
+                "select", "unsqueeze_copy", "unsqueeze", "squeeze_copy", "squeeze", "expand_copy",
+                "expand", "cat", "clone", "_to_copy", "_to_dim_order_copy", "_clone_dim_order",
+                "constant_pad_nd", "split_with_sizes_copy", "split_copy", "split", "index",
+                "flatten", "contiguous", "alias_copy", "stack"},
+    "quant": {"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
+              "dequantize_per_channel", "quantize_per_token", "dequantize_per_token",
+              "choose_qparams", "choose_qparams_per_token_asymmetric"},
+}
+_KIND = {base: kind for kind, bases in _KIND_OF.items() for base in bases}
+# Bookkeeping nodes that are neither compute nor data movement.
+_IGNORED = {"getitem", "executorch_call_delegate", "alloc", "sym_size", "_local_scalar_dense"}
+# 5-D ops that the portable kernels reject at run time (measured: 5-D convolution).
+_NO_5D_KERNEL = {"conv"}
+
+
+def op_kind(op: str) -> str:
+    """Kind of an op named like ``aten.convolution.default``: one of :data:`KINDS`.
+
+    >>> op_kind("aten.mean.dim"), op_kind("aten.view_copy.default"), op_kind("aten.foo.default")
+    ('pool', 'reshape', 'other')
+    """
+    base = _base(op)
+    if op.startswith("quantized_decomposed.") or base.startswith(("quantize_", "dequantize_")):
+        return "quant"
+    return _KIND.get(base, "other")
+
+
+def _base(op: str) -> str:
+    """``aten.convolution.default`` -> ``convolution``; a plain name is its own base."""
+    parts = op.split(".")
+    return parts[1] if len(parts) >= 3 else parts[-1]
+
+
+def _import_executorch():
+    try:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+    except ImportError as exc:  # the optional extra is not installed
+        raise MissingDependency("executorch", "executorch", exc) from exc
+    return to_edge_transform_and_lower, XnnpackPartitioner
+
+
+def _runtime():
+    try:
+        from executorch.runtime import Runtime
+    except ImportError as exc:
+        raise MissingDependency("executorch", "executorch", exc) from exc
+    return Runtime.get()
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class OutsideOp:
+    """One compute/data op left outside every delegate (it runs on a portable kernel)."""
+
+    node: str
+    op: str
+    kind: str
+    input_shape: tuple[int, ...] | None
+    reason: str | None = None
+
+    def __str__(self) -> str:
+        shape = f" on {list(self.input_shape)}" if self.input_shape is not None else ""
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.node}: {self.op}{shape}{why}"
+
+
+@dataclass
+class DelegationReport:
+    """What went inside XNNPACK delegates and what stayed outside, counted by kind.
+
+    ``inside``/``outside``: kind -> op count. ``inside`` is empty when the delegates' original
+    programs are not reachable (then only ``delegates``, the number of delegate calls, is known).
+    ``outside_ops`` lists every outside op with its input shape and, when XNNPACK's partitioner
+    said why, the reason.
+    """
+
+    delegates: int
+    inside: dict[str, int] = field(default_factory=dict)
+    outside: dict[str, int] = field(default_factory=dict)
+    inside_ops: dict[str, int] = field(default_factory=dict)
+    outside_ops: list[OutsideOp] = field(default_factory=list)
+
+    @property
+    def compute_outside(self) -> list[OutsideOp]:
+        """Outside ops of a compute kind (conv, linear, mean/pool, activation)."""
+        return [o for o in self.outside_ops if o.kind in COMPUTE_KINDS]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["outside_ops"] = [dict(asdict(o), input_shape=list(o.input_shape) if o.input_shape else None)
+                            for o in self.outside_ops]
+        return d
+
+    def __str__(self) -> str:
+        lines = [f"{self.delegates} XNNPACK delegate call(s)"]
+        lines.append("inside:  " + (", ".join(f"{k}={v}" for k, v in self.inside.items()) or "-"))
+        lines.append("outside: " + (", ".join(f"{k}={v}" for k, v in self.outside.items()) or "-"))
+        lines += [f"  {o}" for o in self.outside_ops]
+        return "\n".join(lines)
+
+
+def _op_name(node: torch.fx.Node) -> str:
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def _input_shape(node: torch.fx.Node) -> tuple[int, ...] | None:
+    for arg in node.args:
+        val = arg.meta.get("val") if isinstance(arg, torch.fx.Node) else None
+        if isinstance(val, torch.Tensor):
+            return tuple(int(s) for s in val.shape)
+    return None
+
+
+def _by_kind(ops: Counter) -> dict[str, int]:
+    kinds: Counter = Counter()
+    for op, n in ops.items():
+        kinds[op_kind(op)] += n
+    return {k: kinds[k] for k in KINDS if kinds[k]}
+
+
+def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None = None) -> DelegationReport:
+    reasons = reasons or {}
+    inside: Counter = Counter()
+    outside: Counter = Counter()
+    outside_ops: list[OutsideOp] = []
+    delegates = 0
+    reachable = True
+    for node in gm.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = _op_name(node)
+        if name == "executorch_call_delegate":
+            delegates += 1
+            lowered = getattr(gm, node.args[0].target, None) if isinstance(node.args[0], torch.fx.Node) else None
+            original = getattr(lowered, "original_module", None)
+            if original is None:
+                reachable = False
+                continue
+            for inner in original.graph_module.graph.nodes:
+                if inner.op == "call_function" and _base(_op_name(inner)) not in _IGNORED:
+                    inside[_op_name(inner)] += 1
+            continue
+        if _base(name) in _IGNORED:
+            continue
+        outside[name] += 1
+        outside_ops.append(OutsideOp(node.name, name, op_kind(name), _input_shape(node), reasons.get(node.name)))
+    return DelegationReport(
+        delegates=delegates,
+        inside=_by_kind(inside) if reachable else {},
+        outside=_by_kind(outside),
+        inside_ops=dict(sorted(inside.items())) if reachable else {},
+        outside_ops=outside_ops,
+    )
+
+
+def delegation_report(program: Any) -> DelegationReport:
+    """Count ops inside XNNPACK delegates and outside them, by kind.
+
+    ``program``: a :class:`PteArtifact` (its report), an ExecuTorch ``EdgeProgramManager`` (the
+    result of ``to_edge_transform_and_lower``), an ``ExportedProgram`` or a ``GraphModule`` of
+    edge ops. Non-delegated ops are the ``call_function`` nodes other than
+    ``executorch_call_delegate`` (and ``getitem``); delegated ops are read from each lowered
+    module's original program.
+    """
+    if isinstance(program, PteArtifact):
+        return program.report
+    if hasattr(program, "exported_program"):
+        program = program.exported_program()
+    if hasattr(program, "graph_module"):
+        program = program.graph_module
+    if not isinstance(program, torch.fx.GraphModule):
+        raise TypeError(
+            f"delegation_report expects a PteArtifact, EdgeProgramManager, ExportedProgram or "
+            f"GraphModule, got {type(program).__name__}"
+        )
+    return _report_from_graph(program)
+
+
+def assert_all_compute_delegated(report: DelegationReport | Any, kinds: Sequence[str] = COMPUTE_KINDS) -> None:
+    """Raise :class:`NotDelegated` listing every op of ``kinds`` that stayed outside a delegate.
+
+    Default kinds: conv, linear, mean/pool, activation: the ops whose portable kernels are slow.
+    Data movement and elementwise ops outside a delegate cost copies, not arithmetic; check them
+    with ``kinds=(..., "reshape", "elementwise")`` when you want a fully delegated program.
+    """
+    if not isinstance(report, DelegationReport):
+        report = delegation_report(report)
+    bad = [o for o in report.outside_ops if o.kind in kinds]
+    if bad:
+        listed = "\n  ".join(str(o) for o in bad)
+        raise NotDelegated(
+            f"{len(bad)} compute op(s) outside the XNNPACK delegate (they run on slow portable "
+            f"kernels):\n  {listed}\nWrite them in a form XNNPACK accepts (4-D tensors; mean over "
+            f"(-1, -2) with keepdim=True; avg_pool2d without counted padding); see the docstring "
+            f"of fxaccel.lowering.executorch",
+            [o.op for o in bad],
+        )
+
+
+@contextlib.contextmanager
+def _why_not_partitioned() -> Iterator[dict[str, str]]:
+    """Collect XNNPACK's "why not partitioned" debug messages: node name -> reason."""
+    reasons: dict[str, str] = {}
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            why = record.msg
+            node, reason = getattr(why, "node", None), getattr(why, "reason", None)
+            if node is not None and reason:
+                reasons.setdefault(str(node), str(reason).rstrip("."))
+
+    logger = logging.getLogger("executorch.backends.xnnpack.partition")
+    handler = _Collect(logging.DEBUG)
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # debug chatter stays out of the user's logs
+    try:
+        yield reasons
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+# --------------------------------------------------------------------------- export
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode for export, restoring every submodule's flag afterwards (inputs stay untouched)."""
+    flags = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+    except NotImplementedError:  # exported/pt2e GraphModules refuse .eval(); they are already traced
+        pass
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def _is_quantized(gm: Any) -> bool:
+    graph = getattr(gm, "graph", None)
+    if graph is None:
+        return False
+    return any(n.op == "call_function" and op_kind(_op_name(n)) == "quant" for n in graph.nodes)
+
+
+def _export(model: Any, inputs: tuple) -> tuple[Any, Callable]:
+    """``ExportedProgram`` and an eval-mode reference callable for ``model``."""
+    from torch.export import ExportedProgram
+
+    if isinstance(model, ExportedProgram):
+        return model, model.module()
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"to_pte expects an nn.Module or ExportedProgram, got {type(model).__name__}")
+    with _eval_mode(model), torch.no_grad():
+        return torch.export.export(model, inputs), model
+
+
+def _expected(reference: Callable, inputs: tuple) -> Any:
+    with contextlib.ExitStack() as stack, torch.no_grad():
+        if isinstance(reference, torch.nn.Module):
+            stack.enter_context(_eval_mode(reference))
+        return reference(*inputs)
+
+
+def _refuse_unrunnable(report: DelegationReport) -> None:
+    bad = [o for o in report.outside_ops
+           if o.kind in _NO_5D_KERNEL and o.input_shape is not None and len(o.input_shape) == 5]
+    if bad:
+        listed = "\n  ".join(str(o) for o in bad)
+        raise UnsupportedOps(
+            f"ExecuTorch cannot run {len(bad)} op(s) of this model: XNNPACK has no 5-D "
+            f"convolution and the portable kernel rejects 5-D inputs at run time:\n  {listed}\n"
+            f"Fix: {DEPLOY_HINT}",
+            [o.op for o in bad],
+        )
+
+
+@dataclass
+class PteArtifact:
+    """A written ExecuTorch program: the ``.pte`` bytes, where they were written, what was delegated.
+
+    ``check``: how it was verified (``{"metric": "rel_err" | "sqnr_db", "value": ..., "bound": ...}``),
+    ``None`` when ``verify=False``. ``edge``: the ``EdgeProgramManager``, for inspection.
+    """
+
+    buffer: bytes
+    path: Path | None
+    report: DelegationReport
+    check: dict[str, Any] | None = None
+    edge: Any = field(default=None, repr=False, compare=False)
+
+    def __bytes__(self) -> bytes:
+        return self.buffer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path) if self.path else None, "bytes": len(self.buffer),
+                "report": self.report.to_dict(), "check": self.check}
+
+
+def to_pte(
+    model: Any,
+    example_inputs: Any,
+    path: str | Path | None = None,
+    *,
+    verify: bool = True,
+    rtol: float = 1e-4,
+    sqnr_floor: float | None = None,
+    reference: Callable | None = None,
+) -> PteArtifact:
+    """Lower ``model`` to an ExecuTorch program with the XNNPACK delegate; optionally write it to ``path``.
+
+    ``model``: an ``nn.Module`` (exported in eval mode; its flags are restored), an
+    ``ExportedProgram``, or a pt2e-quantized ``GraphModule`` (``convert_pt2e``'s result).
+
+    With ``verify`` (default) the program is loaded in the ExecuTorch runtime, run on
+    ``example_inputs`` and compared with ``reference`` (default: ``model`` itself):
+    fp32 programs must match within ``rtol`` relative to each output's largest magnitude
+    (XNNPACK reorders sums; 1e-4 leaves room for that and nothing more); quantized programs
+    must reach ``sqnr_floor`` dB (required for them: int8 rounding is not a bug, but its size is
+    the caller's call). A mismatch raises :class:`ExportMismatch`.
+
+    Raises :class:`UnsupportedOps` when the program could not run (5-D convolutions), and
+    :class:`MissingDependency` when executorch is not installed.
+
+    >>> import torch
+    >>> m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    >>> art = to_pte(m, (torch.randn(1, 3, 8, 8),))     # doctest: +SKIP
+    >>> art.report.outside                              # doctest: +SKIP
+    {}
+    """
+    lower, XnnpackPartitioner = _import_executorch()
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    exported, own_reference = _export(model, inputs)
+    quantized = _is_quantized(exported.graph_module)
+    if verify and quantized and sqnr_floor is None:
+        raise ValueError(
+            "to_pte: the model is quantized, so its program cannot match to fp32 tolerance; pass "
+            "sqnr_floor=<dB> (e.g. 25.0 against the fp32 model) or verify=False"
+        )
+    with _why_not_partitioned() as reasons:
+        edge = lower(exported, partitioner=[XnnpackPartitioner()])
+    report = _report_from_graph(edge.exported_program().graph_module, reasons)
+    _refuse_unrunnable(report)
+    buffer = edge.to_executorch().buffer
+    out_path = None
+    if path is not None:
+        out_path = Path(path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_bytes(buffer)
+    check = None
+    if verify:
+        expected = _expected(reference or own_reference, inputs)
+        check = _verify(load_pte(buffer), expected, inputs, rtol=rtol, sqnr_floor=sqnr_floor, report=report)
+    log.info("wrote ExecuTorch program (%d bytes) %s\n%s", len(buffer), out_path or "", report)
+    return PteArtifact(buffer, out_path, report, check, edge)
+
+
+# --------------------------------------------------------------------------- run and verify
+
+
+class PteModule:
+    """A loaded ``.pte`` program's ``forward`` as a callable: ``PteModule(buf)(*tensors)``.
+
+    Returns a tensor for a single output, else a tuple (outputs come back flattened).
+    """
+
+    def __init__(self, program: bytes | str | Path, method: str = "forward"):
+        rt = _runtime()
+        self._program = rt.load_program(program if isinstance(program, bytes) else Path(program))
+        self._method = self._program.load_method(method)
+        if self._method is None:
+            raise LoweringError(f"program has no method {method!r}; it has {sorted(self._program.method_names)}")
+
+    def __call__(self, *inputs: torch.Tensor) -> Any:
+        outs = self._method.execute([x.contiguous() for x in inputs])
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def load_pte(program: bytes | str | Path, method: str = "forward") -> PteModule:
+    """Load a ``.pte`` (bytes or a path) in the ExecuTorch runtime; returns a callable."""
+    return PteModule(program, method)
+
+
+def _flatten(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for k in sorted(out) for t in _flatten(out[k])]
+    return [t for o in out for t in _flatten(o)]
+
+
+def _verify(run: Callable, expected: Any, inputs: tuple, *, rtol: float, sqnr_floor: float | None,
+            report: DelegationReport) -> dict[str, Any]:
+    try:
+        got = run(*inputs)
+    except RuntimeError as exc:
+        outside = "\n  ".join(str(o) for o in report.outside_ops) or "(none)"
+        raise LoweringError(
+            f"the ExecuTorch runtime failed to run the program ({exc}). Ops outside the XNNPACK "
+            f"delegate (run by portable kernels):\n  {outside}\nIf one is a 5-D op: {DEPLOY_HINT}"
+        ) from exc
+    if sqnr_floor is not None:
+        exp, act = _flatten(expected), _flatten(got)
+        if len(exp) != len(act):
+            raise ExportMismatch(f"program gives {len(act)} outputs, the model {len(exp)}")
+        worst = min(sqnr_db(e, a) for e, a in zip(exp, act))
+        if not worst >= sqnr_floor:
+            raise ExportMismatch(
+                f"ExecuTorch program's SQNR {worst:.1f} dB is below the floor {sqnr_floor:.1f} dB "
+                f"(compared with the reference on the example inputs)"
+            )
+        return {"metric": "sqnr_db", "value": worst, "bound": sqnr_floor}
+    try:
+        assert_equivalent(lambda *_: got, lambda *_: expected, inputs, rtol=rtol)
+    except AssertionError as exc:
+        raise ExportMismatch(f"ExecuTorch program does not match the model: {exc}") from exc
+    worst = max(relative_error(a, e) for a, e in zip(_flatten(got), _flatten(expected)))
+    return {"metric": "rel_err", "value": worst, "bound": rtol}

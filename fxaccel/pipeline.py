@@ -1,0 +1,195 @@
+"""Stages, the pass registry, pass ordering and the stage runner.
+
+A *pass* is registered in a stage with ``register_pass``. It can be
+
+- a :class:`fxaccel.rules.Rule` or ``RuleSet`` (pattern + check + rewrite; the runner walks the graph),
+- a function ``fn(gm, ctx) -> GraphModule | None`` (edit ``gm`` in place or return a new one), or
+- a ``torch.fx.passes.infra.pass_base.PassBase`` instance (its ``PassResult.graph_module`` is kept).
+
+Order within a stage: registration order, constrained by ``before=`` / ``after=``; resolved with
+networkx as a deterministic topological sort, with an error naming the cycle when there is one.
+
+Stability: public (``register_pass``, ``unregister_pass``, ``list_passes``, ``PassContext``, ``STAGES``).
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import networkx as nx
+from torch import fx
+from torch.fx.passes.infra.pass_base import PassBase
+
+from .report import PassRecord, Report
+from .rules import Rule, RuleSet, apply_rules
+from .targets import Target
+
+STAGES = ("canonicalize", "transmute", "deploy", "quantize", "lower")
+
+
+@dataclass
+class PassContext:
+    """What a pass may read: the stage, target, example inputs, options, and its report record."""
+
+    stage: str
+    target: Target
+    example_inputs: tuple | None
+    report: Report
+    record: PassRecord = None  # type: ignore[assignment]  (set per pass by the runner)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Entry:
+    name: str
+    stage: str
+    fn: Any
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    index: int
+
+
+_REGISTRY: dict[str, dict[str, _Entry]] = {s: {} for s in STAGES}
+_COUNTER = [0]
+_BUILTINS_LOADED: set[str] = set()
+
+
+def _as_names(x: str | Iterable[str]) -> tuple[str, ...]:
+    return (x,) if isinstance(x, str) else tuple(x)
+
+
+def _default_name(fn: Any) -> str:
+    name = getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return str(name)
+
+
+def register_pass(
+    pass_: Any = None,
+    *,
+    stage: str = "transmute",
+    name: str | None = None,
+    before: str | Iterable[str] = (),
+    after: str | Iterable[str] = (),
+    replace: bool = False,
+):
+    """Register a pass in ``stage``; usable directly or as a decorator.
+
+    >>> import torch, fxaccel
+    >>> @fxaccel.register_pass(stage="transmute", name="count_nodes", after="conv_bn_act")
+    ... def count_nodes(gm, ctx):
+    ...     ctx.record.note(f"{len(gm.graph.nodes)} nodes")
+    >>> "count_nodes" in fxaccel.list_passes("transmute")
+    True
+    >>> fxaccel.unregister_pass("count_nodes", stage="transmute")
+    """
+    if stage not in _REGISTRY:
+        raise ValueError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+
+    def _register(fn):
+        if not (isinstance(fn, (Rule, RuleSet, PassBase)) or callable(fn)):
+            raise TypeError(f"a pass is a Rule, RuleSet, PassBase or callable(gm, ctx); got {fn!r}")
+        pname = name or _default_name(fn)
+        if stage not in _BUILTINS_LOADED and not _is_builtin(fn):
+            _load_builtins(stage)  # so before=/after= can name built-ins and duplicates are caught
+        if pname in _REGISTRY[stage] and not replace:
+            raise ValueError(f"a pass named {pname!r} is already registered in stage {stage!r}; "
+                             "pass replace=True to replace it or choose another name")
+        _COUNTER[0] += 1
+        _REGISTRY[stage][pname] = _Entry(pname, stage, fn, _as_names(before), _as_names(after), _COUNTER[0])
+        return fn
+
+    return _register if pass_ is None else _register(pass_)
+
+
+def unregister_pass(name: str, *, stage: str = "transmute") -> None:
+    """Remove a registered pass (built-in or user)."""
+    _load_builtins(stage)
+    if _REGISTRY[stage].pop(name, None) is None:
+        raise KeyError(f"no pass named {name!r} in stage {stage!r}")
+
+
+def _is_builtin(fn: Any) -> bool:
+    mod = getattr(fn, "__module__", "") or type(fn).__module__
+    return mod.startswith("fxaccel.passes.")
+
+
+def _load_builtins(stage: str) -> None:
+    """Import ``fxaccel.passes.<stage>``, whose modules register the built-in passes."""
+    if stage in _BUILTINS_LOADED:
+        return
+    _BUILTINS_LOADED.add(stage)
+    importlib.import_module(f"fxaccel.passes.{stage}")
+
+
+def list_passes(stage: str) -> list[str]:
+    """Names of the passes of ``stage`` in the order they run."""
+    return [e.name for e in _ordered(stage)]
+
+
+def _ordered(stage: str) -> list[_Entry]:
+    _load_builtins(stage)
+    entries = _REGISTRY[stage]
+    g = nx.DiGraph()
+    g.add_nodes_from(entries)
+    for e in entries.values():
+        for other in e.after:
+            if other in entries:
+                g.add_edge(other, e.name)
+        for other in e.before:
+            if other in entries:
+                g.add_edge(e.name, other)
+    try:
+        order = list(nx.lexicographical_topological_sort(g, key=lambda n: entries[n].index))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(g)
+        names = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
+        raise ValueError(f"pass order in stage {stage!r} has a cycle: {names}; "
+                         "fix the before=/after= declarations") from None
+    return [entries[n] for n in order]
+
+
+def _graph_modules(root: fx.GraphModule) -> list[tuple[str, fx.GraphModule]]:
+    """The root and every GraphModule nested inside opaque leaves (traced children)."""
+    return [(path, m) for path, m in root.named_modules() if isinstance(m, fx.GraphModule)]
+
+
+def _run_one(entry: _Entry, gm: fx.GraphModule, ctx: PassContext) -> fx.GraphModule:
+    fn = entry.fn
+    if isinstance(fn, (Rule, RuleSet)):
+        apply_rules(fn, gm, ctx.record)
+        return gm
+    start = time.perf_counter()
+    if isinstance(fn, PassBase):
+        result = fn(gm)
+        out = result.graph_module if result is not None else gm
+    else:
+        out = fn(gm, ctx)
+        out = gm if out is None else out
+    ctx.record.seconds += time.perf_counter() - start
+    if not isinstance(out, fx.GraphModule):
+        raise TypeError(f"pass {entry.name!r} returned {type(out).__name__}, expected a GraphModule or None")
+    return out
+
+
+def run_stage(stage: str, gm: fx.GraphModule, ctx: PassContext, *, skip: Iterable[str] = ()) -> fx.GraphModule:
+    """Run every pass of ``stage`` on ``gm`` and on GraphModules nested in it, in order."""
+    skip = set(skip)
+    for entry in _ordered(stage):
+        if entry.name in skip:
+            continue
+        ctx.record = ctx.report.record(entry.name)
+        ctx.record.stage = stage
+        for path, sub in reversed(_graph_modules(gm)):  # innermost first; root last
+            out = _run_one(entry, sub, ctx)
+            if out is not sub:
+                if path:
+                    parent, _, leaf = path.rpartition(".")
+                    setattr(gm.get_submodule(parent) if parent else gm, leaf, out)
+                else:
+                    gm = out
+    return gm
+
+
+PassFn = Callable[[fx.GraphModule, PassContext], "fx.GraphModule | None"]

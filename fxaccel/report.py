@@ -1,0 +1,149 @@
+"""What each stage did: per pass matched / rewritten / skipped-with-reason, opaque parts, coverage.
+
+A report is plain data (``to_dict()``, ``to_json()``) and prints as a table. Every stage attaches
+its report to the module it returns; :func:`fxaccel.report_of` reads it back.
+
+Stability: public (``Report``, ``PassRecord``); the field set may grow.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+_META_KEY = "fxaccel_report"
+
+
+@dataclass
+class Skip:
+    """A candidate a pass looked at and left alone, and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass
+class PassRecord:
+    """What one pass did in one graph module."""
+
+    name: str
+    stage: str
+    matched: int = 0
+    rewritten: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def skip(self, where: str, reason: str) -> None:
+        self.skipped.append(Skip(str(where), reason))
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+@dataclass
+class Opaque:
+    """A submodule that could not be traced and stays a leaf, with the tracer's error."""
+
+    path: str
+    error: str
+
+
+@dataclass
+class Report:
+    """The record of one fxaccel stage (and the stages before it)."""
+
+    stage: str
+    target: str | None = None
+    passes: list[PassRecord] = field(default_factory=list)
+    opaque: list[Opaque] = field(default_factory=list)
+    coverage: float | None = None
+    state_dict_map: dict[str, str] = field(default_factory=dict)
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    previous: Report | None = None
+
+    def record(self, name: str) -> PassRecord:
+        """The record for pass ``name`` (merged across graph modules of one model)."""
+        for rec in self.passes:
+            if rec.name == name:
+                return rec
+        rec = PassRecord(name, self.stage)
+        self.passes.append(rec)
+        return rec
+
+    @property
+    def skipped(self) -> list[tuple[str, Skip]]:
+        return [(p.name, s) for p in self.passes for s in p.skipped]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["previous"] = self.previous.to_dict() if self.previous else None
+        return d
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), default=str, **kw)
+
+    def table(self) -> str:
+        """The report as a text table (``rich`` renders it; no colour codes)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(width=120, record=True, force_terminal=False, color_system=None)
+        with console.capture() as cap:
+            self._print(console, Table)
+        return cap.get()
+
+    def _print(self, console, Table) -> None:
+        if self.previous is not None:
+            self.previous._print(console, Table)
+        title = f"fxaccel {self.stage}" + (f" (target {self.target})" if self.target else "")
+        t = Table(title=title, title_justify="left")
+        for col in ("pass", "matched", "rewritten", "skipped", "ms"):
+            t.add_column(col, justify="left" if col == "pass" else "right")
+        for p in self.passes:
+            t.add_row(p.name, str(p.matched), str(p.rewritten), str(len(p.skipped)), f"{p.seconds * 1e3:.1f}")
+        console.print(t)
+        for name, s in self.skipped:
+            console.print(f"  skipped by {name}: {s.where}: {s.reason}")
+        for p in self.passes:
+            for n in p.notes:
+                console.print(f"  {p.name}: {n}")
+        for o in self.opaque:
+            console.print(f"  opaque (untraceable, kept as is): {o.path or '<root>'}: {o.error}")
+        if self.coverage is not None:
+            console.print(f"  coverage: {self.coverage:.1%} of Conv3d MACs inside efficient blocks")
+        for key, value in self.extra.items():
+            console.print(f"  {key}: {value}")
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def attach(module: torch.nn.Module, report: Report) -> None:
+    """Attach ``report`` to ``module`` (kept in ``module.meta`` when it is a GraphModule)."""
+    if isinstance(module, torch.fx.GraphModule):
+        module.meta[_META_KEY] = report
+    else:
+        object.__setattr__(module, "_" + _META_KEY, report)
+
+
+def report_of(module: torch.nn.Module) -> Report:
+    """The report of the fxaccel stage that produced ``module``.
+
+    >>> import torch, fxaccel
+    >>> gm = fxaccel.transmute(torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1)), torch.randn(1, 3, 2, 4, 4))
+    >>> fxaccel.report_of(gm).stage
+    'transmute'
+    """
+    meta = getattr(module, "meta", None)
+    rep = meta.get(_META_KEY) if isinstance(meta, dict) else None
+    rep = rep or getattr(module, "_" + _META_KEY, None)
+    if rep is None:
+        raise ValueError(
+            f"{type(module).__name__} carries no fxaccel report: only modules returned by "
+            "fxaccel.transmute / deploy / quantize have one"
+        )
+    return rep

@@ -1,0 +1,134 @@
+"""``transmute``: trace a vanilla model and swap efficient blocks into it (original form)."""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Iterable
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .coverage import coverage
+from .inputs import as_input_tuple, eval_mode, run
+from .pipeline import PassContext, run_stage
+from .report import Report, attach
+from .targets import get_target
+from .testing.assertions import relative_error
+from .tracing import trace_inplace
+
+
+def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
+    """Record ``tensor_meta`` on every node of ``gm`` and of GraphModules nested in opaque leaves.
+
+    Runs in eval mode without gradients, so BN running statistics are never updated.
+    """
+    nested = [m for p, m in gm.named_modules() if p and isinstance(m, fx.GraphModule)]
+    seen: dict[int, tuple] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args)) for m in nested]
+    try:
+        with torch.no_grad(), eval_mode(gm):
+            ShapeProp(gm).propagate(*inputs)
+            for m in nested:
+                if id(m) in seen:
+                    ShapeProp(m).propagate(*seen[id(m)])
+    finally:
+        for h in hooks:
+            h.remove()
+
+
+def _tensor_names(model: nn.Module) -> dict[int, str]:
+    return {id(t): name for name, t in model.state_dict(keep_vars=True).items()}
+
+
+def transmute(
+    model: nn.Module,
+    example_inputs: Any = None,
+    *,
+    target: str = "mobile_cpu",
+    leaves: Iterable[type | str] = (),
+    skip: Iterable[str] = (),
+    verify: bool = True,
+) -> fx.GraphModule:
+    """Return a new GraphModule in which vanilla subgraphs are efficient blocks (original form).
+
+    The blocks compute exactly what the vanilla layers computed, forward and backward, and keep
+    their parameters (moved, never re-initialised), so the result trains and loads vanilla
+    checkpoints (see the report's ``state_dict_map``). ``model`` is never modified.
+
+    ``example_inputs`` (a tensor or tuple of tensors) enables shape-aware rules, the coverage
+    figure, and (``verify=True``) a final check that outputs match. ``skip`` names passes not to run.
+    ``leaves`` are module types or qualified names never traced into. Untraceable submodules stay
+    as opaque leaves (their children are still transmuted) and are listed in the report.
+
+    >>> import torch, fxaccel
+    >>> x = fxaccel.zoo.example_input("XS")
+    >>> gm = fxaccel.transmute(fxaccel.zoo.x3d("XS"), x)
+    >>> fxaccel.report_of(gm).coverage
+    1.0
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"transmute takes an nn.Module, got {type(model).__name__}")
+    inputs = as_input_tuple(example_inputs)
+    prof = get_target(target)
+    start = time.perf_counter()
+    work = copy.deepcopy(model)
+    before = _tensor_names(work)
+    report = Report("transmute", prof.name)
+    gm = trace_inplace(work, leaves=leaves, opaque=report.opaque)
+    if inputs is not None:
+        run(model, inputs, what=f"{type(model).__name__}")  # a clear error before any rewriting
+        propagate_shapes(gm, inputs)
+    ctx = PassContext("transmute", prof, inputs, report)
+    gm = run_stage("canonicalize", gm, ctx, skip=skip)
+    gm = run_stage("transmute", gm, ctx, skip=skip)
+    for _, sub in gm.named_modules():
+        if isinstance(sub, fx.GraphModule):
+            sub.delete_all_unused_submodules()
+            sub.recompile()
+    after = _tensor_names(gm)
+    report.state_dict_map = {before[i]: name for i, name in after.items() if i in before}
+    if inputs is not None:
+        report.coverage = coverage(gm, inputs)
+        if verify:
+            _verify(model, gm, inputs, report)
+    report.extra["seconds"] = round(time.perf_counter() - start, 3)
+    attach(gm, report)
+    return gm
+
+
+def _verify(model: nn.Module, gm: fx.GraphModule, inputs: tuple, report: Report) -> None:
+    """Compare outputs on the example inputs: a safety net under the per-rule proofs."""
+    ref, out = run(model, inputs), run(gm, inputs)
+    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    err = max((relative_error(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)), default=0.0)
+    report.extra["max_relative_error"] = float(f"{err:.3g}")
+    if err > 1e-5:
+        raise AssertionError(
+            f"transmute changed the model's output (relative error {err:.2e} > 1e-5): a pass is wrong. "
+            "Rerun with skip=[...] to find it and please report it"
+        )
+
+
+def load_vanilla_state_dict(gm: fx.GraphModule, state_dict: dict[str, torch.Tensor], strict: bool = True):
+    """Load a checkpoint of the *vanilla* model into its transmuted form, via the report's mapping.
+
+    >>> import fxaccel
+    >>> vanilla = fxaccel.zoo.x3d("XS")
+    >>> gm = fxaccel.transmute(vanilla)
+    >>> fxaccel.load_vanilla_state_dict(gm, vanilla.state_dict())
+    """
+    from .report import report_of
+
+    mapping = report_of(gm).state_dict_map
+    target = gm.state_dict()
+    renamed = {}
+    for name, value in state_dict.items():
+        new = mapping.get(name)
+        if new is None:
+            if strict:
+                raise KeyError(f"checkpoint key {name!r} has no counterpart in the transmuted model")
+            continue
+        renamed[new] = value.reshape(target[new].shape) if value.numel() == target[new].numel() else value
+    return gm.load_state_dict(renamed, strict=strict)

@@ -1,0 +1,32 @@
+"""Shared helper of the canonicalisation rules: "this spelling means that canonical call"."""
+from __future__ import annotations
+
+from torch import fx
+
+from fxaccel.rules import Match, Rule, arg, inplace_conflict, module_of, replace_with_function
+
+
+class Respell(Rule):
+    """Rewrite any spelling matched by ``pattern`` (binding ``x``) to ``canonical(x)``.
+
+    Spellings may be in place (``relu_``, ``inplace=True``); dropping that is exact only when the
+    op is its input's only user, which ``check`` verifies.
+    """
+
+    canonical = None
+
+    def is_inplace(self, m: Match, gm: fx.GraphModule) -> bool:
+        node = m.root
+        mod = module_of(gm, node)
+        if mod is not None:
+            return bool(getattr(mod, "inplace", False))
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        if name.endswith("_") and not name.endswith("__"):
+            return True
+        return node.op == "call_function" and bool(arg(node, 1, "inplace", False))
+
+    def check(self, m: Match, gm: fx.GraphModule) -> str | None:
+        return inplace_conflict(m.root, m["x"], self.is_inplace(m, gm))
+
+    def rewrite(self, m: Match, gm: fx.GraphModule) -> None:
+        replace_with_function(gm, m.root, self.canonical, (m["x"],))
