@@ -178,8 +178,11 @@ class TemporalTaps(nn.Module):
         acc = None
         for conv, (lo, runs, hi) in zip(self.taps, self.plans):
             z = conv(x).reshape(-1, self.t, o * h * w)
-            parts = [z[:, a:b:s] for a, b, s in runs]
-            g = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+            if runs == ((0, self.t, 1),):  # every frame, in order: no slice needed
+                g = z
+            else:
+                parts = [z[:, a:b:s] for a, b, s in runs]
+                g = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
             if lo or hi:
                 g = F.pad(g, (0, 0, lo, hi))
             acc = g if acc is None else acc + g

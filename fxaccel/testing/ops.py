@@ -40,7 +40,7 @@ def record_aten_ops(fn: Callable, *inputs: Any, **kwargs: Any) -> Counter:
     recorded are the same; they are seen below autograd).
 
     >>> import torch
-    >>> from fxaccel.testing import record_aten_ops
+    >>> from fxaccel.testing.ops import record_aten_ops
     >>> ops = record_aten_ops(torch.nn.Conv3d(2, 2, 3), torch.randn(1, 2, 4, 4, 4))
     >>> ops[("convolution", 5)]
     1
