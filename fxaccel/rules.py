@@ -162,6 +162,7 @@ class Match:
 
     root: fx.Node
     env: dict[str, _Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # partial matches: what was left out and why
 
     def __getitem__(self, name: str) -> _Any:
         return self.env[name]
@@ -241,6 +242,8 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule, record: PassRecord) -
             rule.rewrite(m, gm)
             rewritten += 1
             record.rewritten += 1
+            for note in m.notes:
+                record.skip(rule.describe(m), note)
             break
     if rewritten:
         gm.graph.eliminate_dead_code()
@@ -288,6 +291,49 @@ def replace_with_function(gm: fx.GraphModule, node: fx.Node, target, args: tuple
     return new
 
 
+def prune_submodules(gm: fx.GraphModule) -> None:
+    """Delete every submodule *path* no node uses.
+
+    ``GraphModule.delete_all_unused_submodules`` walks ``named_modules()``, which lists a module
+    once even when it hangs at two paths; after a rule moves a BN into a block, the BN's old path
+    would survive and the state dict would hold its tensors twice. This works on paths.
+    """
+    used: set[str] = set()
+    for node in gm.graph.nodes:
+        if node.op in ("call_module", "get_attr"):
+            parts = str(node.target).split(".")
+            used.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            if node.op == "call_module":
+                used.update(f"{node.target}.{p}" for p, _ in gm.get_submodule(node.target).named_modules(remove_duplicate=False) if p)
+    for path, _ in list(gm.named_modules(remove_duplicate=False)):
+        if path and path not in used and not _ancestor_deleted(path, used):
+            parent, _, leaf = path.rpartition(".")
+            owner = gm.get_submodule(parent) if parent else gm
+            if hasattr(owner, leaf):
+                delattr(owner, leaf)
+
+
+def _ancestor_deleted(path: str, used: set[str]) -> bool:
+    parts = path.split(".")
+    return any(".".join(parts[:i]) not in used for i in range(1, len(parts)))
+
+
+def call_sites(gm: fx.GraphModule, target: str) -> int:
+    """How many nodes call the submodule ``target`` (more than one: shared weights)."""
+    return sum(1 for n in gm.graph.nodes if n.op == "call_module" and n.target == target)
+
+
+def record_provenance(gm: fx.GraphModule, new: nn.Module, old: nn.Module) -> None:
+    """Note that ``new``'s tensors were converted from ``old``'s (same names, same order).
+
+    Transmute's state-dict map follows tensors by identity; a rule that converts weights (a
+    Linear into a 1x1x1 conv) records where they came from so vanilla checkpoints still load.
+    """
+    prov = gm.meta.setdefault("fxaccel_provenance", {})
+    for (_, a), (_, b) in zip(new.state_dict(keep_vars=True).items(), old.state_dict(keep_vars=True).items()):
+        prov[id(a)] = b
+
+
 def arg(node: fx.Node, index: int, name: str, default: _Any = None) -> _Any:
     """Argument ``name`` of a call node, given positionally at ``index`` or by keyword."""
     if len(node.args) > index:
@@ -308,5 +354,5 @@ def inplace_conflict(node: fx.Node, x: _Any, inplace: bool) -> str | None:
 
 __all__ = [
     "Alt", "Any", "Fn", "arg", "Match", "Method", "Mod", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "match",
-    "module_of", "replace_with_function", "replace_with_module", "unique_name",
+    "call_sites", "module_of", "prune_submodules", "record_provenance", "replace_with_function", "replace_with_module", "unique_name",
 ]

@@ -13,6 +13,7 @@ from .coverage import coverage
 from .inputs import as_input_tuple, eval_mode, run
 from .pipeline import PassContext, run_stage
 from .report import Report, attach
+from .rules import prune_submodules
 from .targets import get_target
 from .testing.assertions import relative_error
 from .tracing import trace_inplace
@@ -84,10 +85,16 @@ def transmute(
     gm = run_stage("transmute", gm, ctx, skip=skip)
     for _, sub in gm.named_modules():
         if isinstance(sub, fx.GraphModule):
-            sub.delete_all_unused_submodules()
+            prune_submodules(sub)
             sub.recompile()
     after = _tensor_names(gm)
-    report.state_dict_map = {before[i]: name for i, name in after.items() if i in before}
+    converted = {}
+    for _, sub in gm.named_modules():
+        if isinstance(sub, fx.GraphModule):
+            converted.update({i: id(t) for i, t in sub.meta.pop("fxaccel_provenance", {}).items()})
+    report.state_dict_map = {
+        before[converted.get(i, i)]: name for i, name in after.items() if converted.get(i, i) in before
+    }
     if inputs is not None:
         report.coverage = coverage(gm, inputs)
         if verify:

@@ -6,6 +6,9 @@ from torch import fx
 from fxaccel.rules import Match, Rule, arg, inplace_conflict, module_of, replace_with_function
 
 
+SOURCE_PATH = "fxaccel_source_module"
+
+
 class Respell(Rule):
     """Rewrite any spelling matched by ``pattern`` (binding ``x``) to ``canonical(x)``.
 
@@ -29,4 +32,6 @@ class Respell(Rule):
         return inplace_conflict(m.root, m["x"], self.is_inplace(m, gm))
 
     def rewrite(self, m: Match, gm: fx.GraphModule) -> None:
-        replace_with_function(gm, m.root, self.canonical, (m["x"],))
+        new = replace_with_function(gm, m.root, self.canonical, (m["x"],))
+        if m.root.op == "call_module":  # remember where the module lived: a block can live there later
+            new.meta[SOURCE_PATH] = m.root.target
