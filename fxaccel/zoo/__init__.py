@@ -87,8 +87,10 @@ def realistic_bn(model: nn.Module, clips: Iterable[torch.Tensor], seed: int = 0)
         bn.momentum = None
     try:
         model.train()
-        for clip in clips:
-            model(clip)
+        with torch.random.fork_rng(devices=[]):  # dropout in train mode must not use up global RNG
+            torch.manual_seed(seed)
+            for clip in clips:
+                model(clip)
     finally:
         for bn, momentum in zip(tracked, momenta):
             bn.momentum = momentum
