@@ -20,8 +20,14 @@ from .act import Activation, make_activation
 from .base import EfficientBlock
 from .layout import TimeFolded, check_shape
 
-# Keep the shape guard as one opaque call under symbolic tracing (it iterates over a shape).
-torch.fx.wrap("check_shape")
+# The shape guard returns its input so that, in a symbolic trace, it is one call node (fx.wrap: it
+# iterates over a shape) that dead-code elimination keeps.
+torch.fx.wrap("_checked")
+
+
+def _checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor:
+    check_shape(name, x, expected)
+    return x
 
 
 def _resolve_activation(act: nn.Module | str) -> nn.Module:
@@ -157,7 +163,7 @@ class _SqueezeExciteFlat(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_shape("SqueezeExcite3d (x86 deploy form)", x, self.shape)
+        x = _checked("SqueezeExcite3d (x86 deploy form)", x, self.shape)
         s = x.flatten(2).mean(-1)
         s = torch.sigmoid(self.expand(self.act(self.reduce(s))))
         return x * s.reshape(-1, self.shape[1], 1, 1, 1)

@@ -21,8 +21,14 @@ from .base import EfficientBlock
 from .conv import Conv3dBnAct
 from .layout import TimeFolded, check_shape
 
-# Keep the shape guard as one opaque call under symbolic tracing (it iterates over a shape).
-torch.fx.wrap("check_shape")
+# The shape guard returns its input so that, in a symbolic trace, it is one call node (fx.wrap: it
+# iterates over a shape) that dead-code elimination keeps.
+torch.fx.wrap("_checked")
+
+
+def _checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor:
+    check_shape(name, x, expected)
+    return x
 
 
 def _as_activation(act: nn.Module | str | None) -> nn.Module:
@@ -184,7 +190,7 @@ class _X3dBottleneckDeploy(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.in_shape is not None:
-            check_shape("X3dBottleneck (x86 deploy form)", x, self.in_shape)
+            x = _checked("X3dBottleneck (x86 deploy form)", x, self.in_shape)
         y = self.conv_b(self.conv_a(x))
         if self.se is not None:
             y = self.se(y)

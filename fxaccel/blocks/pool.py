@@ -18,8 +18,14 @@ from ..targets import Target, get_target
 from .base import EfficientBlock
 from .layout import TimeFolded, check_shape
 
-# Keep the shape guard as one opaque call under symbolic tracing (it iterates over a shape).
-torch.fx.wrap("check_shape")
+# The shape guard returns its input so that, in a symbolic trace, it is one call node (fx.wrap: it
+# iterates over a shape) that dead-code elimination keeps.
+torch.fx.wrap("_checked")
+
+
+def _checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor:
+    check_shape(name, x, expected)
+    return x
 
 
 class GlobalAvgPool3d(EfficientBlock):
@@ -62,7 +68,7 @@ class _GlobalAvgPoolFlat(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_shape("GlobalAvgPool3d (x86 deploy form)", x, self.shape)
+        x = _checked("GlobalAvgPool3d (x86 deploy form)", x, self.shape)
         return x.flatten(2).mean(-1).reshape(-1, self.shape[1], 1, 1, 1)
 
 

@@ -189,6 +189,12 @@ def test_deploy_forms_trace_and_export(target):
     traced_in = x if target == "x86" else x.transpose(1, 2).reshape(6, 6, 5, 5)
     gm = torch.fx.symbolic_trace(traced_part)
     assert_equivalent(gm, traced_part, traced_in, rtol=0.0)
+    if target == "x86":  # the shape guard survives dead-code elimination in a trace
+        gm = torch.fx.symbolic_trace(fast)
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+        with pytest.raises(ValueError, match="deploy form was built for"):
+            gm(torch.randn(2, 6, 3, 5, 6))
     exported = torch.export.export(fast, (x,), dynamic_shapes=({0: torch.export.Dim("n")},))
     assert_equivalent(exported.module(), se, _input((3, 6, 3, 5, 5), 1), rtol=DEPLOY_RTOL)
 

@@ -74,6 +74,12 @@ def test_deploy_forms_trace_and_export(target):
     fast = pool.deploy(x.shape, get_target(target))
     part, part_in = (fast, x) if target == "x86" else (fast.inner, fold_time(x))
     assert_equivalent(torch.fx.symbolic_trace(part), part, part_in, rtol=0.0)
+    if target == "x86":  # the shape guard survives dead-code elimination in a trace
+        gm = torch.fx.symbolic_trace(fast)
+        gm.graph.eliminate_dead_code()
+        gm.recompile()
+        with pytest.raises(ValueError, match="deploy form was built for"):
+            gm(torch.randn(2, 4, 3, 5, 6))
     exported = torch.export.export(fast, (x,), dynamic_shapes=({0: torch.export.Dim("n")},))
     assert_equivalent(exported.module(), pool, _input((3, 4, 3, 5, 5), 1), rtol=DEPLOY_RTOL)
 
