@@ -1,0 +1,149 @@
+"""``deploy``: turn a (transmuted) model into its deploy form for one target and one input shape.
+
+Stability: public (``deploy``, ``DeployError``).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Iterable
+
+import torch
+from torch import fx, nn
+
+from .inputs import as_input_tuple, run
+from .report import Report, attach
+from .targets import get_target
+
+LAYOUTS = ("network", "block")
+
+
+class DeployError(ValueError):
+    """A layer cannot be put in deploy form for the target; the message names it and says why."""
+
+
+def _transmuted(model: nn.Module, inputs: tuple, target: str, verify: bool) -> tuple[fx.GraphModule, Report | None]:
+    """A private copy of ``model`` in transmuted form, and the transmute report if there is one."""
+    from .report import report_of
+    from .transmuting import transmute
+
+    if isinstance(model, fx.GraphModule):
+        try:
+            previous = report_of(model)
+        except ValueError:
+            previous = None
+        if previous is not None and previous.stage == "transmute":
+            gm = copy.deepcopy(model)
+            return gm, previous
+    gm = transmute(model, inputs, target=target, verify=verify)
+    return gm, report_of(gm)
+
+
+def deploy(
+    model: nn.Module,
+    example_inputs: Any,
+    *,
+    target: str = "mobile_cpu",
+    tune: bool | Any = False,
+    verify: bool = True,
+    layout: str = "network",
+    skip: Iterable[str] = (),
+    op_counts: bool = True,
+    channels_last: bool | None = None,
+) -> fx.GraphModule:
+    """Return a new GraphModule computing ``model`` (eval semantics) fast on ``target``.
+
+    ``model`` is a vanilla model (it is transmuted first) or the result of
+    :func:`fxaccel.transmute`; it is never modified. ``example_inputs`` (a tensor or a tuple of
+    tensors) is required: deploy forms are built for one input shape (clip length, crop); the batch
+    size stays free, and another clip shape raises a clear error.
+
+    Train mode: deploy always produces the model's *eval* semantics (BN running statistics folded,
+    dropout removed), working on an eval copy; the report says so when the model was in train mode.
+
+    ``target``: ``"mobile_cpu"`` (no 5-D convolution or pooling left: time folded into the batch
+    once at the entry, unfolded once at the head; a layer that cannot be lowered raises
+    :class:`DeployError` naming it) or ``"x86"`` (Conv3d kept, BN folded, ReLU fused).
+    ``tune``: ``True`` times candidate forms per layer signature on the target's runtime and keeps
+    the fastest (cached in memory and on disk, see :mod:`fxaccel.choices`); a
+    :class:`fxaccel.choices.Tuner` uses that tuner; ``False`` reads the built-in choice table.
+    ``layout`` (mobile_cpu; a measurement aid): ``"network"`` (default) strips the per-block
+    fold/unfold pairs; ``"block"`` leaves every block's ``TimeFolded`` wrapper in place.
+    ``verify`` compares the outputs with ``model``'s on the example inputs (relative error 1e-5).
+    ``skip`` names deploy passes not to run; ``op_counts`` adds per-layer ATen op counts to the
+    report; ``channels_last`` (x86) overrides the built-in choice of channels_last_3d memory format.
+
+    >>> import torch, fxaccel
+    >>> model = torch.nn.Sequential(torch.nn.Conv3d(3, 8, 3, padding=1), torch.nn.BatchNorm3d(8),
+    ...                             torch.nn.ReLU()).eval()
+    >>> x = torch.randn(2, 3, 4, 8, 8)
+    >>> fast = fxaccel.deploy(model, x, target="mobile_cpu")
+    >>> bool(torch.allclose(fast(x), model(x), atol=1e-5))
+    True
+    >>> fxaccel.report_of(fast).stage
+    'deploy'
+    """
+    from .choices import CHANNELS_LAST_3D, Tuner, default_tuner
+    from .pipeline import PassContext, run_stage
+    from .transmuting import propagate_shapes
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"deploy takes an nn.Module, got {type(model).__name__}")
+    inputs = as_input_tuple(example_inputs, required=True)
+    prof = get_target(target)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
+    start = time.perf_counter()
+    was_training = model.training
+    run(model, inputs, what=type(model).__name__)  # a clear error before any rewriting
+
+    gm, previous = _transmuted(model, inputs, prof.name, verify)
+    gm.eval()
+    report = Report("deploy", prof.name, previous=previous)
+    if was_training:
+        report.extra["train_mode"] = ("the model was in train mode: deployed its eval semantics "
+                                      "(BN running statistics, no dropout) from an eval copy")
+    tuner = None
+    if isinstance(tune, Tuner):
+        tuner = tune
+    elif tune:
+        tuner = default_tuner()
+    if channels_last is None:
+        channels_last = CHANNELS_LAST_3D.get(prof.name, False)
+    ctx = PassContext("deploy", prof, inputs, report, options={
+        "root": gm, "tuner": tuner, "layout": layout, "op_counts": op_counts, "channels_last": channels_last,
+    })
+    with torch.no_grad():
+        propagate_shapes(gm, inputs)
+        out = run_stage("deploy", gm, ctx, skip=skip)
+    if out is not gm:
+        raise RuntimeError("a deploy pass replaced the root module; deploy passes must edit it in place")
+    for _, sub in gm.named_modules():
+        if isinstance(sub, fx.GraphModule):
+            sub.graph.lint()
+            sub.recompile()
+    gm.eval()
+    if verify:
+        _verify(model, gm, inputs, report)
+    report.extra["seconds"] = round(time.perf_counter() - start, 3)
+    attach(gm, report)
+    return gm
+
+
+def _verify(model: nn.Module, gm: fx.GraphModule, inputs: tuple, report: Report) -> None:
+    """Compare outputs on the example inputs: a safety net under the per-pass proofs."""
+    from .testing.assertions import relative_error
+
+    ref, out = run(model, inputs), run(gm, inputs)
+    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    err = max((relative_error(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)), default=0.0)
+    report.extra["max_relative_error"] = float(f"{err:.3g}")
+    if err > 1e-5:
+        raise AssertionError(
+            f"deploy changed the model's output (relative error {err:.2e} > 1e-5): a pass is wrong. "
+            "Rerun with skip=[...] to find it and please report it"
+        )
+
+
+__all__ = ["DeployError", "LAYOUTS", "deploy"]

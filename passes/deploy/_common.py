@@ -1,0 +1,93 @@
+"""Helpers shared by the deploy passes: node shapes, module swaps, the root module, op counts."""
+from __future__ import annotations
+
+import operator
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from fxaccel.rules import unique_name
+
+# Eval-mode no-ops: deploy always has eval semantics, where these return their input.
+DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+                   nn.FeatureAlphaDropout)
+DROPOUT_FNS = (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout,
+               F.feature_alpha_dropout, torch.dropout)
+
+RELU_FNS = (torch.relu, F.relu)
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """The propagated shape of a node's value (from ``ShapeProp``), else ``None``."""
+    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
+    shape = getattr(meta, "shape", None)
+    return None if shape is None else tuple(int(s) for s in shape)
+
+
+def is_root(gm: fx.GraphModule, ctx) -> bool:
+    """Whether ``gm`` is the model being deployed (not a GraphModule nested in an opaque leaf)."""
+    return gm is ctx.options.get("root")
+
+
+def refresh_shapes(ctx) -> None:
+    """Re-run shape propagation on the whole model: replacement nodes lose ``node.meta``."""
+    from fxaccel.transmuting import propagate_shapes
+
+    root = ctx.options.get("root")
+    if root is not None and ctx.example_inputs is not None:
+        propagate_shapes(root, ctx.example_inputs)
+
+
+def install(gm: fx.GraphModule, module: nn.Module, hint: str) -> str:
+    """Add ``module`` to ``gm`` under a fresh name derived from ``hint``; return the name."""
+    name = unique_name(gm, hint)
+    gm.add_submodule(name, module)
+    return name
+
+
+def swap_module_call(gm: fx.GraphModule, node: fx.Node, module: nn.Module, hint: str,
+                     args: tuple | None = None) -> fx.Node:
+    """Replace ``node`` by a call of ``module`` (a new submodule) on ``args`` (default: its args)."""
+    name = install(gm, module, hint)
+    with gm.graph.inserting_after(node):
+        new = gm.graph.call_module(name, tuple(node.args) if args is None else args)
+    new.meta.update(node.meta)
+    node.replace_all_uses_with(new)
+    gm.graph.erase_node(node)
+    return new
+
+
+def is_relu(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """An out-of-place ReLU node on one tensor (``torch.relu``, ``F.relu``, ``nn.ReLU``)."""
+    if node.op == "call_function" and node.target in RELU_FNS:
+        return len(node.args) == 1 and not node.kwargs.get("inplace", False)
+    if node.op == "call_module":
+        mod = gm.get_submodule(node.target)
+        return type(mod) is nn.ReLU
+    if node.op == "call_method":
+        return node.target == "relu" and len(node.args) == 1
+    return False
+
+
+def single_user(node: fx.Node) -> fx.Node | None:
+    return next(iter(node.users)) if len(node.users) == 1 else None
+
+
+def count_aten_ops(module: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
+    """How many ATen ops one call of ``module`` runs (the report's op count before/after)."""
+    from fxaccel.testing.ops import record_aten_ops
+
+    with torch.no_grad():
+        return sum(record_aten_ops(module, *inputs).values())
+
+
+def example_for(shape: Sequence[int], dtype=torch.float32) -> torch.Tensor:
+    """A deterministic stand-in input of ``shape`` for op counts and timings (values don't matter)."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(tuple(shape), generator=gen, dtype=dtype)
+
+
+BINARY_FNS = (operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul,
+              torch.sub, torch.div)

@@ -1,0 +1,43 @@
+"""x86 hook: run the network in ``channels_last_3d`` memory format.
+
+oneDNN convolutions can be faster in channels-last. Whether they are for these models is for a
+measurement on an idle machine (``fxaccel.choices.CHANNELS_LAST_3D``, default off;
+``deploy(..., channels_last=True)`` forces it). Exact: memory format changes strides, not values.
+"""
+from __future__ import annotations
+
+import torch
+from torch import fx, nn
+
+from fxaccel.pipeline import register_pass
+
+from ._common import install, is_root, shape_of
+
+
+class ToChannelsLast3d(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+
+
+def channels_last(gm: fx.GraphModule, ctx) -> None:
+    if not ctx.target.conv3d or not ctx.options.get("channels_last") or not is_root(gm, ctx):
+        return
+    for m in gm.modules():
+        if isinstance(m, nn.Conv3d):
+            m.to(memory_format=torch.channels_last_3d)
+    for node in list(gm.graph.nodes):
+        shape = shape_of(node)
+        if node.op != "placeholder" or shape is None or len(shape) != 5:
+            continue
+        users = list(node.users)
+        name = install(gm, ToChannelsLast3d(), f"channels_last_{node.name}")
+        with gm.graph.inserting_after(node):
+            new = gm.graph.call_module(name, (node,))
+        new.meta.update(node.meta)
+        for u in users:
+            u.replace_input_with(node, new)
+        ctx.record.rewritten += 1
+    gm.recompile()
+
+
+register_pass(channels_last, stage="deploy", name="channels_last", after="dce", before="check_target")

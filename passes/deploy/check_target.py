@@ -1,0 +1,62 @@
+"""Refuse a ``mobile_cpu`` deploy form that still runs a 5-D convolution, pooling or mean.
+
+The rewrites are meant to leave none; this pass proves it on the example inputs, node by node
+(ops are recorded at the ATen dispatcher, below every module and Python helper), so a layer that
+could not be lowered (an opaque module, a functional ``F.conv3d``, a Conv3d subclass inside an
+untraceable block) fails deploy with its name and the op, never silently.
+"""
+from __future__ import annotations
+
+import torch
+from torch import fx
+
+from fxaccel.deploying import DeployError
+from fxaccel.pipeline import register_pass
+from fxaccel.testing.ops import _Recorder, ops_not_on_mobile
+
+from ._common import is_root
+
+
+class _PerNode(fx.Interpreter):
+    def __init__(self, gm):
+        super().__init__(gm)
+        self.bad: list[tuple[fx.Node, list]] = []
+
+    def run_node(self, n):
+        rec = _Recorder()
+        with rec:
+            out = super().run_node(n)
+        bad = ops_not_on_mobile(rec.ops)
+        if bad:
+            self.bad.append((n, bad))
+        return out
+
+
+def check_target(gm: fx.GraphModule, ctx) -> None:
+    if ctx.target.conv3d or not is_root(gm, ctx) or ctx.example_inputs is None:
+        return
+    interp = _PerNode(gm)
+    with torch.no_grad():
+        interp.run(*ctx.example_inputs)
+    ctx.record.matched = len(gm.graph.nodes)
+    if interp.bad:
+        lines = []
+        for node, ops in interp.bad:
+            what = node.target if node.op in ("call_module", "call_method") else getattr(node.target, "__name__", node.target)
+            mod = gm.get_submodule(node.target) if node.op == "call_module" else None
+            kind = f" ({type(mod).__name__})" if mod is not None else ""
+            opaque = " - an untraceable (opaque) module: fxaccel cannot see inside it" if any(
+                o.path == node.target for o in _opaque(ctx)) else ""
+            lines.append(f"layer {what!r}{kind} runs {', '.join(f'{n}({r}-D)' for n, r in ops)}{opaque}")
+        raise DeployError(
+            f"cannot deploy for {ctx.target.name!r} (no 5-D convolution, pooling or mean there): "
+            + "; ".join(lines) + ". Rewrite those layers with Conv3d/pool modules fxaccel can lower, make "
+            "them traceable, or deploy for x86")
+
+
+def _opaque(ctx):
+    prev = ctx.report.previous
+    return prev.opaque if prev is not None else []
+
+
+register_pass(check_target, stage="deploy", name="check_target", after="dce")

@@ -1,0 +1,31 @@
+"""Guard each tensor input with its deployed shape (batch free): another clip length or crop
+raises a clear error instead of running forms built for the example shape."""
+from __future__ import annotations
+
+from torch import fx
+
+from fxaccel.pipeline import register_pass
+
+from ._common import install, is_root, shape_of
+from ._forms import ShapeGuard
+
+
+def guard_inputs(gm: fx.GraphModule, ctx) -> None:
+    if not is_root(gm, ctx):
+        return
+    for node in list(gm.graph.nodes):
+        shape = shape_of(node)
+        if node.op != "placeholder" or shape is None or len(shape) < 2:
+            continue
+        users = list(node.users)
+        name = install(gm, ShapeGuard(shape, f"deployed model input {node.name!r}"), f"guard_{node.name}")
+        with gm.graph.inserting_after(node):
+            guard = gm.graph.call_module(name, (node,))
+        guard.meta.update(node.meta)
+        for user in users:
+            user.replace_input_with(node, guard)
+        ctx.record.rewritten += 1
+    gm.recompile()
+
+
+register_pass(guard_inputs, stage="deploy", name="guard_inputs", after="drop_dropout")

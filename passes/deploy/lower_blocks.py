@@ -1,0 +1,194 @@
+"""Each efficient block -> its deploy form for the target and its propagated input shape.
+
+Where a conv inside a block has several deploy forms (:mod:`fxaccel.choices`), the form comes from
+the built-in table or, with ``tune``, from timing the candidates. Composite blocks
+(``X3dBottleneck``) build their parts' default forms themselves; a different choice for a part is
+applied by replacing that part in the deploy form, found at the same attribute path (under
+``inner`` when the form is ``TimeFolded``): the convention every composite block keeps. A part
+that is not found keeps its default and the report says so.
+
+Each lowered layer adds a row to ``report.layers``: the form, the ATen op count of one call before
+and after (batch 1), and the candidate timings when tuned.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from fxaccel.blocks.base import EfficientBlock
+from fxaccel.blocks.conv import Conv3dAct, Conv3dBnAct, TemporalTaps, TimeAsHeight, _pads
+from fxaccel.blocks.layout import TimeFolded, fold_time
+from fxaccel.choices import CANDIDATES, builtin_choice, signature
+from fxaccel.deploying import DeployError
+from fxaccel.pipeline import register_pass
+from fxaccel.rules import call_sites
+from fxaccel.targets import Target
+
+from ._common import count_aten_ops, example_for, install, shape_of
+from ._forms import PointwiseConv2dAct
+
+
+def conv_kind(conv: nn.Conv3d, target: Target) -> str | None:
+    """Which choice a Conv3d has on ``target`` (a key of ``CANDIDATES``), or ``None``."""
+    pads = _pads(conv)
+    if not target.conv3d:
+        if (conv.kernel_size[0] > 1 and conv.kernel_size[1:] == (1, 1) and conv.stride[1:] == (1, 1)
+                and pads[1:] == ((0, 0), (0, 0))):
+            return "temporal_conv"
+        return None
+    if (conv.kernel_size == (1, 1, 1) and conv.stride == (1, 1, 1) and pads == ((0, 0),) * 3
+            and conv.padding_mode == "zeros"):
+        return "pointwise_conv"
+    return None
+
+
+def _candidates(block: Conv3dBnAct, shape, target: Target, kind: str):
+    """form -> (module, inputs) as it runs inside the network (folded layout on mobile)."""
+    x = example_for((1, *shape[1:]))
+    if kind == "temporal_conv":
+        return {f: (block.deploy(shape, target, form=f).inner, (fold_time(x),))
+                for f in CANDIDATES[(target.name, kind)]}
+    base = block.deploy(shape, target)
+    return {"conv3d": (base, (x,)), "conv2d": (PointwiseConv2dAct(shape, base.conv, base.act), (x,))}
+
+
+def choose_conv_form(block: Conv3dBnAct, shape, ctx) -> tuple[str | None, dict[str, float] | None]:
+    """The form for one Conv3dBnAct (``None``: it has no choice) and, when tuned, the timings."""
+    target = ctx.target
+    kind = conv_kind(block.conv, target)
+    if kind is None:
+        return None, None
+    act = getattr(block.act, "name", type(block.act).__name__)
+    sig = signature(kind, block.conv, shape, act)
+    tuner = ctx.options.get("tuner")
+    if tuner is None:
+        return builtin_choice(target.name, kind, sig), None
+    form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, kind))
+    return form, ms
+
+
+def build_conv_form(block: Conv3dBnAct, shape, target: Target, form: str | None) -> nn.Module:
+    """The deploy form of ``block`` with the chosen ``form`` (5-D interface)."""
+    if form == "conv2d":
+        base = block.deploy(shape, target)
+        return PointwiseConv2dAct(shape, base.conv, base.act)
+    if form in (None, "conv3d"):
+        return block.deploy(shape, target)
+    return block.deploy(shape, target, form=form)
+
+
+def _inner_shapes(block: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple], int]:
+    """Input shapes of the Conv3dBnAct parts of ``block`` (by path) and the op count of one call."""
+    shapes: dict[str, tuple] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args, p=p: shapes.setdefault(p, tuple(args[0].shape)))
+             for p, m in block.named_modules() if p and isinstance(m, Conv3dBnAct)]
+    try:
+        ops = count_aten_ops(block, (x,))
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes, ops
+
+
+def _replace_part(form: nn.Module, path: str, new: nn.Module, folded: bool) -> bool:
+    """Put ``new`` at ``path`` in ``form`` (under ``inner`` when folded); ``False`` when absent."""
+    full = f"inner.{path}" if folded else path
+    parent_path, _, leaf = full.rpartition(".")
+    try:
+        parent = form.get_submodule(parent_path) if parent_path else form
+        old = getattr(parent, leaf)
+    except AttributeError:
+        return False
+    if not isinstance(old, (Conv3dAct, TemporalTaps, TimeAsHeight)):
+        return False
+    setattr(parent, leaf, new.inner if folded else new)
+    return True
+
+
+def _describe(form: nn.Module) -> str:
+    inner = form.inner if isinstance(form, TimeFolded) else form
+    return type(inner).__name__
+
+
+def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) -> tuple[nn.Module, dict[str, Any]]:
+    """The deploy form of ``block`` for input ``shape`` and the report row describing it."""
+    target = ctx.target
+    x = example_for((1, *shape[1:]))
+    count = ctx.options.get("op_counts", True)
+    forms: dict[str, str] = {}
+    timings: dict[str, dict[str, float]] = {}
+    if isinstance(block, Conv3dBnAct):
+        choice, ms = choose_conv_form(block, shape, ctx)
+        deployed = build_conv_form(block, shape, target, choice)
+        if choice is not None:
+            forms[""] = choice
+        if ms:
+            timings[""] = ms
+        before = count_aten_ops(block, (x,)) if count else None
+    else:
+        parts, before = _inner_shapes(block, x) if count or any(
+            isinstance(m, Conv3dBnAct) for m in block.modules()) else ({}, None)
+        deployed = block.deploy(shape, target)
+        folded = isinstance(deployed, TimeFolded)
+        for part_path, part_shape in parts.items():
+            part = block.get_submodule(part_path)
+            choice, ms = choose_conv_form(part, part_shape, ctx)
+            if choice is None:
+                continue
+            if ms:
+                timings[part_path] = ms
+            if choice == CANDIDATES[(target.name, conv_kind(part.conv, target))][0]:
+                forms[part_path] = choice  # what the block builds by itself
+                continue
+            new = build_conv_form(part, part_shape, target, choice)
+            if _replace_part(deployed, part_path, new, folded):
+                forms[part_path] = choice
+            else:
+                ctx.record.skip(f"{path}.{part_path}", f"form {choice!r} chosen but the block's deploy form "
+                                "has no matching part at that path; kept the default form")
+    row: dict[str, Any] = {"layer": path, "block": type(block).__name__, "form": _describe(deployed)}
+    if forms:
+        row["choices"] = forms
+    if count:
+        row["ops_before"] = before
+        row["ops_after"] = count_aten_ops(deployed, (x,))
+    if timings:
+        row["ms"] = timings
+    return deployed, row
+
+
+def lower_blocks(gm: fx.GraphModule, ctx) -> None:
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module":
+            continue
+        block = gm.get_submodule(node.target)
+        if not isinstance(block, EfficientBlock):
+            continue
+        shape = shape_of(node.args[0]) if node.args else None
+        if shape is None:
+            ctx.record.skip(str(node.target), "no propagated input shape (not reached by the example "
+                            "inputs?); kept in original form")
+            continue
+        ctx.record.matched += 1
+        try:
+            deployed, row = deploy_block(block, shape, ctx, str(node.target))
+        except DeployError:
+            raise
+        except Exception as err:
+            raise DeployError(f"cannot deploy layer {node.target!r} ({type(block).__name__}) for target "
+                              f"{ctx.target.name!r} with input {shape}: {err}") from err
+        ctx.report.layers.append(row)
+        if call_sites(gm, node.target) == 1:
+            gm.add_submodule(node.target, deployed)  # same path: the deployed model reads like the user's
+            name = node.target
+        else:  # a block called at several places: each site gets the form for its own input shape
+            name = install(gm, deployed, f"{node.target}_deploy")
+        node.target = name
+        ctx.record.rewritten += 1
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+
+
+register_pass(lower_blocks, stage="deploy", name="lower_blocks", after="fold_bn")
