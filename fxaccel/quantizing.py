@@ -1,0 +1,484 @@
+"""``quantize``: int8 versions of deploy models, for TorchScript (eager mode) and ExecuTorch (pt2e).
+
+Two flows, one per runtime family:
+
+* ``qnnpack`` / ``x86`` (TorchScript, eager-mode ``torch.ao.quantization``): the model is re-traced
+  down to ``torch.nn`` leaves, the ``quantize``-stage passes (``passes/quantize``) fuse
+  conv-BN-ReLU, turn ``+`` / ``*`` / ``cat`` into ``FloatFunctional`` modules, respell swish, insert
+  ``QuantStub`` / ``DeQuantStub`` where values change domain (ops without an int8 kernel and
+  ``skip``-ped layers run in fp32 between them) and set the backend's qconfig; then prepare,
+  calibrate, convert. ``torch.backends.quantized.engine`` is set to the backend: the int8 model
+  needs that engine to run, so it stays set.
+* ``xnnpack`` (ExecuTorch): ``torch.export`` + executorch's ``XNNPACKQuantizer`` (symmetric,
+  per-channel weights) + torchao's ``prepare_pt2e`` / ``convert_pt2e``; the result is the
+  converted GraphModule that ``fxaccel.lowering.executorch.to_pte`` lowers to a ``.pte``.
+
+Both measure what int8 costs, on the calibration inputs, into the report (``report_of(q)``):
+output SQNR vs the fp32 model, top-1 agreement, and per-layer SQNR (each int8 conv / linear on
+the int8 model's own input to it, against the fp32 layer on that same input: the error *this*
+layer adds, not the error it inherits). ``keep_float=k`` re-quantizes with the ``k`` worst layers
+by that measure kept in fp32.
+
+Stability: public (``quantize``, ``BACKENDS``); the report's ``layers`` / ``extra`` keys may grow.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import sys
+import time
+from typing import Any, Iterable
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from .blocks.layout import FoldTime, UnfoldTime
+from .inputs import eval_mode, run
+from .pipeline import PassContext, run_stage
+from .report import Opaque, Report, attach, report_of
+from .targets import get_target
+
+BACKENDS = ("qnnpack", "x86", "xnnpack")
+_EAGER = ("qnnpack", "x86")
+_TARGET_OF = {"qnnpack": "mobile_cpu", "xnnpack": "mobile_cpu", "x86": "x86"}
+
+
+def quantize(
+    model: nn.Module,
+    calibration_data: Iterable[Any],
+    *,
+    backend: str = "qnnpack",
+    skip: str | Iterable[str] = (),
+    keep_float: int = 0,
+    progress: bool | None = None,
+) -> nn.Module:
+    """Return an int8 copy of ``model`` (usually ``fxaccel.deploy``'s output), calibrated on ``calibration_data``.
+
+    ``calibration_data``: an iterable of example inputs, each a tensor or a tuple whose first
+    entries are the model's inputs (extra entries such as labels are ignored), so a ``DataLoader``
+    works; a single tensor counts as one batch. It is read once and kept in memory (calibration,
+    the fp32 reference and the SQNR measurement all need it). ``backend``: ``"qnnpack"`` (ARM /
+    mobile TorchScript), ``"x86"`` (server TorchScript) or ``"xnnpack"`` (ExecuTorch; needs
+    ``pip install "fxaccel[executorch]"``). ``skip``: qualified names of layers (or of blocks: a
+    prefix covers everything inside) that stay fp32. ``keep_float=k``: also keep the ``k`` layers
+    with the worst per-layer SQNR in fp32. ``progress``: show a progress bar while calibrating
+    (default: only when stderr is a terminal). ``model`` is never modified.
+
+    >>> import torch, fxaccel
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 4)).eval()
+    >>> clips = [torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    >>> q = fxaccel.quantize(model, clips, backend="qnnpack")
+    >>> q(clips[0]).shape
+    torch.Size([2, 4])
+    >>> fxaccel.report_of(q).extra["output_sqnr_db"] > 20
+    True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"quantize takes an nn.Module, got {type(model).__name__}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)} "
+                         "(qnnpack/x86: TorchScript, xnnpack: ExecuTorch)")
+    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
+        raise ValueError(f"keep_float must be a non-negative int (how many layers to keep in fp32), got {keep_float!r}")
+    skips = _skip_names(skip)
+    items = _collect(calibration_data, _input_count(model))
+    start = time.perf_counter()
+    refs = [run(model, it, what=f"{type(model).__name__} on calibration item {i}") for i, it in enumerate(items)]
+    previous = _previous_report(model)
+    target = previous.target if previous is not None and previous.target else _TARGET_OF[backend]
+    show = progress if progress is not None else sys.stderr.isatty()
+
+    flow = _Eager(backend) if backend in _EAGER else _Pt2e()
+    qmodel, report, layers = flow.quantize(model, items, skips, target, show)
+    if keep_float:
+        worst = sorted((lay for lay in layers if lay["int8"]), key=lambda lay: lay["sqnr_db"])[:keep_float]
+        for lay in worst:
+            skips[lay["name"]] = f"keep_float: per-layer SQNR {lay['sqnr_db']:.1f} dB, among the {keep_float} worst"
+        if worst:
+            qmodel, report, layers = flow.quantize(model, items, skips, target, show)
+    for lay in layers:
+        if not lay["int8"]:
+            lay["reason"] = next((r for s, r in skips.items() if lay["name"] == s or lay["name"].startswith(s + ".")),
+                                 lay.get("reason"))
+
+    with torch.no_grad():  # not inputs.run: exported (pt2e) modules refuse .eval()
+        outs = [qmodel(*it) for it in items]
+    report.previous = previous
+    report.layers = layers
+    report.extra.update({
+        "backend": backend,
+        "calibration_items": len(items),
+        "output_sqnr_db": round(_output_sqnr(refs, outs), 2),
+        "top1_agreement": round(_top1(refs, outs), 4),
+        "int8_layers": sum(lay["int8"] for lay in layers),
+        "kept_float": [lay["name"] for lay in layers if not lay["int8"]],
+        "seconds": round(time.perf_counter() - start, 3),
+    })
+    if backend in _EAGER:
+        report.extra["engine"] = backend
+    attach(qmodel, report)
+    return qmodel
+
+
+# --------------------------------------------------------------------------- inputs
+
+def _skip_names(skip) -> dict[str, str]:
+    names = [skip] if isinstance(skip, str) else list(skip)
+    bad = [s for s in names if not isinstance(s, str) or not s]
+    if bad:
+        raise TypeError(f"skip must be layer names (qualified module names such as 'blocks.3.conv'), got {bad!r}")
+    return {s: "skip=" for s in names}
+
+
+def _input_count(model: nn.Module) -> int | None:
+    """How many positional inputs ``model`` takes (``None``: unknown, e.g. ``*args``)."""
+    if isinstance(model, fx.GraphModule):
+        return sum(1 for n in model.graph.nodes if n.op == "placeholder")
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def _collect(data, n_inputs: int | None) -> list[tuple]:
+    """The calibration items as tuples of tensors, with errors that say the fix."""
+    if data is None:
+        raise ValueError("calibration_data is required: pass an iterable of example inputs (a list of "
+                         "clips shaped like the real input, or a DataLoader), e.g. "
+                         "[fxaccel.zoo.example_input('XS', seed=i) for i in range(4)]")
+    if isinstance(data, torch.Tensor):
+        data = [data]
+    try:
+        iterator = iter(data)
+    except TypeError:
+        raise TypeError(f"calibration_data must be an iterable of example inputs, got {type(data).__name__}") from None
+    items = []
+    for i, item in enumerate(iterator):
+        if isinstance(item, torch.Tensor):
+            item = (item,)
+        elif isinstance(item, (tuple, list)):
+            item = tuple(item[:n_inputs] if n_inputs else item)
+        if not isinstance(item, tuple) or not item or not all(isinstance(t, torch.Tensor) for t in item):
+            raise TypeError(f"calibration item {i} must be a tensor or a tuple of tensors, got "
+                            f"{type(item).__name__}")
+        items.append(item)
+    if not items:
+        raise ValueError("calibration_data is empty (an exhausted iterator or an empty DataLoader?): "
+                         "quantization needs a few representative inputs to measure activation ranges")
+    first = [tuple(t.shape[1:]) for t in items[0]]
+    for i, item in enumerate(items[1:], 1):
+        shapes = [tuple(t.shape[1:]) for t in item]
+        if shapes != first:
+            raise ValueError(
+                f"calibration item {i} has shape {[tuple(t.shape) for t in item]} but item 0 has "
+                f"{[tuple(t.shape) for t in items[0]]}: every item must have the input shape the model "
+                "was deployed for (only the batch size may differ)")
+    return items
+
+
+def _previous_report(model: nn.Module) -> Report | None:
+    try:
+        return report_of(model)
+    except ValueError:
+        return None
+
+
+def _progress(items: list, description: str, show: bool):
+    if not show:
+        return items
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(items, description=description, console=Console(stderr=True), transient=True)
+
+
+# --------------------------------------------------------------------------- measurements
+
+def _tensors(out) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _tensors(o)]
+    if isinstance(out, dict):
+        return [t for k in sorted(out) for t in _tensors(out[k])]
+    return []
+
+
+class _Power:
+    """Signal and noise energy summed over calls: SQNR of all calibration data together."""
+
+    def __init__(self):
+        self.signal = 0.0
+        self.noise = 0.0
+
+    def add(self, ref: torch.Tensor, got: torch.Tensor) -> None:
+        ref, got = ref.detach().double(), got.detach().double()
+        self.signal += ref.pow(2).sum().item()
+        self.noise += (ref - got).pow(2).sum().item()
+
+    def db(self) -> float:
+        if self.noise == 0.0:
+            return float("inf")
+        if self.signal == 0.0:
+            return float("-inf")
+        return 10.0 * torch.log10(torch.tensor(self.signal / self.noise, dtype=torch.float64)).item()
+
+
+def _output_sqnr(refs: list, outs: list) -> float:
+    power = _Power()
+    for ref, out in zip(refs, outs):
+        for r, o in zip(_tensors(ref), _tensors(out)):
+            power.add(r, o.dequantize() if o.is_quantized else o)
+    return power.db()
+
+
+def _top1(refs: list, outs: list) -> float:
+    """Share of samples whose arg-max over the last dim of the first output agrees with fp32."""
+    same = total = 0
+    for ref, out in zip(refs, outs):
+        r, o = _tensors(ref)[0], _tensors(out)[0]
+        r, o = r.reshape(-1, r.shape[-1]), o.reshape(-1, o.shape[-1])
+        same += (r.argmax(-1) == o.argmax(-1)).sum().item()
+        total += r.shape[0]
+    return same / max(total, 1)
+
+
+def _is_layer(module: nn.Module) -> bool:
+    """A weighted layer (conv, linear, or a fused module around one): what per-layer SQNR is about."""
+    from torch.ao.nn.intrinsic import _FusedModule
+
+    if isinstance(module, _FusedModule):
+        module = module[0]
+    return isinstance(module, (nn.modules.conv._ConvNd, nn.Linear))
+
+
+def _layer_entry(name: str, module: nn.Module, int8: bool, db: float | None) -> dict[str, Any]:
+    return {"name": name, "type": type(module).__name__, "int8": int8,
+            "sqnr_db": None if db is None else round(db, 2), "reason": None}
+
+
+def _calibrate(model: nn.Module, items: list, show: bool, description: str) -> None:
+    with torch.no_grad():
+        for item in _progress(items, description, show):
+            model(*item)
+
+
+# --------------------------------------------------------------------------- eager flow (qnnpack, x86)
+
+class _FlatTracer(fx.Tracer):
+    """Trace through every non-``torch.nn`` module (deploy forms included), so their functional
+    ops become nodes the passes can convert; FoldTime / UnfoldTime and modules that fail to
+    trace stay leaves (the latter run in fp32)."""
+
+    def __init__(self, leaves: set[str]):
+        super().__init__()
+        self.leaves = leaves
+        self.failed: str | None = None
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return (isinstance(m, (FoldTime, UnfoldTime)) or qualname in self.leaves
+                or super().is_leaf_module(m, qualname))
+
+    def call_module(self, m, forward, args, kwargs):
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed is None:
+                self.failed = self.path_of_module(m)
+            raise
+
+
+def _trace_flat(model: nn.Module, opaque: list[Opaque]) -> fx.GraphModule:
+    leaves: set[str] = set()
+    while True:
+        tracer = _FlatTracer(leaves)
+        try:
+            graph = tracer.trace(model)
+        except Exception as err:
+            if not tracer.failed or tracer.failed in leaves:
+                raise TypeError(f"quantize cannot trace {type(model).__name__} ({type(err).__name__}: {err}); "
+                                "run fxaccel.deploy (or fxaccel.transmute) on it first") from err
+            leaves.add(tracer.failed)
+            opaque.append(Opaque(tracer.failed, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"))
+            continue
+        return fx.GraphModule(model, graph, type(model).__name__)
+
+
+def _eager_qconfig(backend: str):
+    """The backend's default qconfig; per-channel weights for qnnpack too (measured on X3D: BN-folded
+    depthwise weights differ by orders of magnitude per channel, so per-tensor weights lose them)."""
+    from torch.ao.quantization import QConfig, get_default_qconfig
+    from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
+
+    if backend == "qnnpack":
+        return QConfig(activation=HistogramObserver.with_args(reduce_range=False),
+                       weight=default_per_channel_weight_observer)
+    return get_default_qconfig(backend)
+
+
+class _Eager:
+    def __init__(self, backend: str):
+        self.backend = backend
+
+    def build(self, model: nn.Module, items: list, skips: dict, target: str) -> tuple[fx.GraphModule, Report]:
+        """The float GraphModule after the quantize-stage passes (stubs placed, qconfig set)."""
+        report = Report("quantize", target)
+        work = copy.deepcopy(model).eval()
+        gm = _trace_flat(work, report.opaque)
+        with torch.no_grad(), eval_mode(gm):
+            ShapeProp(gm).propagate(*items[0])
+        ctx = PassContext("quantize", get_target(target), items[0], report, options={
+            "flow": "eager", "backend": self.backend, "skip": dict(skips),
+            "qconfig": _eager_qconfig(self.backend)})
+        gm = run_stage("quantize", gm, ctx)
+        return gm.eval(), report
+
+    def quantize(self, model, items, skips, target, show):
+        from torch.ao.quantization import convert, prepare
+
+        torch.backends.quantized.engine = self.backend
+        float_gm, report = self.build(model, items, skips, target)
+        prepared = prepare(copy.deepcopy(float_gm), inplace=False)
+        _calibrate(prepared, items, show, f"calibrating ({self.backend})")
+        qgm = convert(prepared, inplace=False)
+        return qgm, report, self.layers(float_gm, qgm, items)
+
+    @staticmethod
+    def layers(float_gm: fx.GraphModule, qgm: fx.GraphModule, items: list) -> list[dict]:
+        """Per-layer SQNR: each int8 layer's output vs its fp32 layer run on the same (int8) input."""
+        found: dict[str, tuple[nn.Module, bool]] = {}
+        for node in float_gm.graph.nodes:
+            if node.op == "call_module" and node.target not in found:
+                mod = float_gm.get_submodule(node.target)
+                if _is_layer(mod):
+                    found[node.target] = (mod, node.meta.get("fxaccel_quant") == "int8")
+        power = {name: _Power() for name, (_, int8) in found.items() if int8}
+
+        def hook(name):
+            def fn(_mod, args, out):
+                x = args[0].dequantize() if args[0].is_quantized else args[0]
+                power[name].add(found[name][0](x), out.dequantize() if out.is_quantized else out)
+            return fn
+
+        handles = [qgm.get_submodule(name).register_forward_hook(hook(name)) for name in power]
+        try:
+            with torch.no_grad():
+                for item in items:
+                    qgm(*item)
+        finally:
+            for h in handles:
+                h.remove()
+        return [_layer_entry(name, mod, int8, power[name].db() if int8 else None)
+                for name, (mod, int8) in found.items()]
+
+
+# --------------------------------------------------------------------------- pt2e flow (xnnpack)
+
+def _pt2e_api():
+    try:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer, get_symmetric_quantization_config)
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    except ImportError as err:
+        from .lowering.errors import MissingDependency
+
+        raise MissingDependency("executorch", "executorch", err) from err
+    return XNNPACKQuantizer, get_symmetric_quantization_config, prepare_pt2e, convert_pt2e
+
+
+def _module_path(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return str(list(stack.values())[-1][0]) if stack else ""
+
+
+def _in_skipped(node: fx.Node, skips: dict) -> bool:
+    stack = node.meta.get("nn_module_stack") or {}
+    paths = [str(v[0]) for v in stack.values()]
+    return any(p == s or p.startswith(s + ".") for p in paths for s in skips)
+
+
+_LAYER_OPS = ("conv1d", "conv2d", "conv3d", "convolution", "linear")
+_ACT_OPS = ("relu", "relu_", "hardtanh", "hardtanh_", "clamp")
+
+
+def _op_name(node: fx.Node) -> str:
+    return getattr(node.target, "__name__", str(node.target)).split(".")[0]
+
+
+class _Pt2e:
+    def quantize(self, model, items, skips, target, show):
+        XNNPACKQuantizer, sym_config, prepare_pt2e, convert_pt2e = _pt2e_api()
+        report = Report("quantize", target)
+        work = copy.deepcopy(model).eval()
+        if len({tuple(t.shape) for it in items for t in it[:1]}) != 1:
+            raise ValueError("backend 'xnnpack' exports for one fixed input shape: give every calibration "
+                             f"item the same shape, batch included (got {sorted({tuple(it[0].shape) for it in items})})")
+        with torch.no_grad():
+            exported = torch.export.export(work, items[0]).module()
+        quantizer = XNNPACKQuantizer().set_global(sym_config(is_per_channel=True))
+        if skips:
+            quantizer.set_filter_function(lambda n: not _in_skipped(n, skips))
+        rec = report.record("xnnpack_quantizer")
+        rec.stage = "quantize"
+        rec.note("executorch XNNPACKQuantizer, symmetric int8, per-channel weights; torchao prepare_pt2e/convert_pt2e")
+        for s in skips:
+            rec.skip(s, f"kept in fp32: {skips[s]}")
+        prepared = prepare_pt2e(exported, quantizer)
+        _calibrate(prepared, items, show, "calibrating (xnnpack)")
+        converted = convert_pt2e(prepared)
+        return converted, report, self.layers(work, converted, items)
+
+    @staticmethod
+    def layers(float_model: nn.Module, converted: fx.GraphModule, items: list) -> list[dict]:
+        """Per-layer SQNR on the converted graph: a conv/linear node's (dequantized) input goes
+        through the fp32 layer (and the activations that follow it); the reference is compared with
+        the int8 graph's requantized output. Layers without an output quantize stay fp32."""
+        plans: dict[fx.Node, tuple[str, fx.Node, list[fx.Node]]] = {}  # end node -> (layer, layer node, acts)
+        names: dict[str, bool] = {}
+        for node in converted.graph.nodes:
+            if node.op != "call_function" or _op_name(node) not in _LAYER_OPS:
+                continue
+            name = _module_path(node)
+            try:
+                mod = float_model.get_submodule(name)
+            except AttributeError:
+                continue
+            if not _is_layer(mod) or name in names:
+                continue
+            acts, cur = [], node
+            while len(cur.users) == 1 and _op_name(next(iter(cur.users))) in _ACT_OPS:
+                cur = next(iter(cur.users))
+                acts.append(cur)
+            q = next((u for u in cur.users if "quantize_per_tensor" in _op_name(u)
+                      and not _op_name(u).startswith("dequantize")), None)
+            dq = next((u for u in q.users if _op_name(u).startswith("dequantize")), None) if q else None
+            names[name] = dq is not None
+            if dq is not None:
+                plans[dq] = (name, node, acts)
+        power = {name: _Power() for name, int8 in names.items() if int8}
+        pending: dict[fx.Node, torch.Tensor] = {}
+        layer_nodes = {layer: end for end, (_, layer, _) in plans.items()}
+
+        class _Probe(fx.Interpreter):
+            def run_node(self, n):
+                if n in layer_nodes:  # keep the layer's input: the interpreter frees it after use
+                    pending[n] = self.env[n.args[0]]
+                out = super().run_node(n)
+                if n in plans:
+                    name, layer, acts = plans[n]
+                    ref = float_model.get_submodule(name)(pending.pop(layer))
+                    for act in acts:
+                        ref = act.target(ref, *act.args[1:], **act.kwargs)
+                    power[name].add(ref, out)
+                return out
+
+        with torch.no_grad():
+            for item in items:
+                _Probe(converted).run(*item)
+        return [_layer_entry(name, float_model.get_submodule(name), int8, power[name].db() if int8 else None)
+                for name, int8 in names.items()]
