@@ -89,6 +89,25 @@ def _checked_folded(name: str, x: torch.Tensor, t: int, chw: tuple[int, int, int
 
 
 # --------------------------------------------------------------------------- deploy modules
+def _frames(z: torch.Tensor, t: int, f: int, start: int, count: int, step: int) -> torch.Tensor:
+    """Frames ``start, start+step, ...`` (``count`` of them) of ``z``, shaped ``(N, t, f)``.
+
+    ``t`` and ``f`` are passed as constants (not read from ``z.shape``) so that the Python
+    branches below stay static under ``torch.fx.symbolic_trace``.
+
+    Written with step-1 slices only: XNNPACK's slice has no step, so ``z[:, a:b:step]`` would stay
+    outside the delegate. Group the frames in rows of ``step`` (zero-padding the last row when the
+    clip ends inside it) and keep the first of each row.
+    """
+    if count == 1 or step == 1:
+        return z if (start, count) == (0, t) else z[:, start:start + count]
+    stop = start + count * step
+    g = z[:, start:min(stop, t)] if (start, stop) != (0, t) else z
+    if stop > t:
+        g = F.pad(g, (0, 0, 0, stop - t))
+    return g.reshape(-1, count, step, f)[:, :, 0:1].reshape(-1, count, f)
+
+
 class _Pad(nn.Module):
     """An explicit ``F.pad`` (what ``padding_mode != 'zeros'`` or asymmetric padding needs)."""
 
@@ -140,7 +159,9 @@ class FramewiseConv2d(nn.Module):
         x = _checked_folded("FramewiseConv2d", x, self.t, self.chw)
         if self.t_stride != 1:
             c, h, w = self.chw
-            x = x.reshape(-1, self.t, c * h * w)[:, :: self.t_stride].reshape(-1, c, h, w)
+            t_out = len(range(0, self.t, self.t_stride))
+            x = _frames(x.reshape(-1, self.t, c * h * w), self.t, c * h * w, 0, t_out, self.t_stride)
+            x = x.reshape(-1, c, h, w)
         if self.pad is not None:
             x = self.pad(x)
         return self.act(self.conv(x))
@@ -178,11 +199,8 @@ class TemporalTaps(nn.Module):
         acc = None
         for conv, (lo, runs, hi) in zip(self.taps, self.plans):
             z = conv(x).reshape(-1, self.t, o * h * w)
-            if runs == ((0, self.t, 1),):  # every frame, in order: no slice needed
-                g = z
-            else:
-                parts = [z[:, a:b:s] for a, b, s in runs]
-                g = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+            parts = [_frames(z, self.t, o * h * w, a, len(range(a, b, s)), s) for a, b, s in runs]
+            g = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
             if lo or hi:
                 g = F.pad(g, (0, 0, lo, hi))
             acc = g if acc is None else acc + g
