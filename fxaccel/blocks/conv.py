@@ -29,7 +29,8 @@ Non-zero padding modes become an explicit ``F.pad`` (spatially) or a gather of f
 the frames the padding would copy). A temporal tap that would only ever see padding frames is
 dropped (its contribution is exactly zero), so short clips make fewer than ``kT`` calls.
 
-Stability: public (``Conv3dBnAct``, ``DEFAULT_TEMPORAL_FORM``, ``TEMPORAL_FORMS``); the deploy
+Stability: public (``Conv3dBnAct``, ``DEFAULT_TEMPORAL_FORM``, ``TEMPORAL_FORMS``,
+``padding_per_side``); the deploy
 modules (``Conv3dAct``, ``FramewiseConv2d``, ``TemporalTaps``, ``TimeAsHeight``) are public for
 ``isinstance`` checks by later passes, but are built only by :meth:`Conv3dBnAct.deploy`.
 
@@ -423,8 +424,12 @@ class Conv3dBnAct(EfficientBlock):
 
 
 # --------------------------------------------------------------------------- helpers
-def _pads(conv: nn.Conv3d) -> _Pads:
-    """Per-dimension ``(before, after)`` padding of ``conv`` (T, H, W), including ``'same'``."""
+def padding_per_side(conv: nn.Conv3d) -> _Pads:
+    """Per-dimension ``(before, after)`` padding of ``conv`` (T, H, W), resolving ``'same'``/``'valid'``.
+
+    >>> padding_per_side(nn.Conv3d(1, 1, (2, 3, 1), padding="same"))
+    ((0, 1), (1, 1), (0, 0))
+    """
     if isinstance(conv.padding, str):
         if conv.padding == "valid":
             return ((0, 0), (0, 0), (0, 0))
@@ -432,6 +437,9 @@ def _pads(conv: nn.Conv3d) -> _Pads:
         return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
                      for k, d in zip(conv.kernel_size, conv.dilation))
     return tuple((p, p) for p in conv.padding)
+
+
+_pads = padding_per_side  # the name passes/deploy/lower_blocks.py imports today
 
 
 def _torch_pad_order(pads: _Pads) -> tuple[int, ...]:
