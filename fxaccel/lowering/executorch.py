@@ -17,22 +17,32 @@ What XNNPACK delegates (measured on executorch 1.5.1, fp32 unless noted; each fa
   outside. Write ``x.mean((-1, -2), keepdim=True).flatten(1)`` in deploy forms.
   Any mean over a 5-D tensor, or over other dims (e.g. the time mean ``(N, T, C).mean(1)``), stays
   outside; it runs on the portable kernel correctly but slowly.
-* ``avg_pool2d``: delegated in fp32 when ``ceil_mode=False`` and there is no zero padding counted
-  in the average (``padding=0`` or ``count_include_pad=False``). Not delegated for int8
-  (XNNPACK's partitioner lists fp32 only).
-* ``hardswish`` and ``sigmoid``: delegated in fp32 only (no int8 config in XNNPACK's
-  partitioner; under int8 they run outside between dequantize/quantize nodes).
+* ``avg_pool2d``: delegated when ``ceil_mode=False`` and no zero padding is counted in the
+  average (``padding=0``, or ``count_include_pad=False``); ``avg_pool2d(x, 3, 1, 1)`` stays outside.
+* ``hardswish`` and ``sigmoid``: delegated (fp32).
+* int8 (``XNNPACKQuantizer`` + pt2e): conv, linear, add, mul, mean(keepdim), views and slices
+  run quantized in the delegate; hardswish, sigmoid and avg_pool2d are not annotated by the
+  quantizer, so they run in fp32 *inside the same delegate* between dequantize and quantize
+  nodes: still delegated, no portable fallback.
 * ``mul`` with broadcast: ``(N*T, C, H, W) * (N*T, C, 1, 1)`` (SE scale in the folded layout) and
-  ``(N, T, C, H*W) * (N, 1, C, 1)`` (per-clip SE scale) are both delegated.
+  ``(N, T, C, H*W) * (N, 1, C, 1)`` (per-clip SE scale) are both delegated. But the per-clip
+  mean producing that scale, ``(N, T, C, H*W).mean((1, 3))``, is not (XNNPACK means only over
+  the two innermost dims of a 4-D tensor). Fully delegated spellings of the per-clip mean:
+  per-frame ``mean((-1, -2), keepdim=True)`` -> ``reshape(N, T, C, 1)`` -> ``permute(0, 2, 1, 3)``
+  -> ``mean((-1, -2), keepdim=True)`` (permutes only N*T*C values), or
+  ``reshape(N, T, C, H*W).permute(0, 2, 1, 3).mean((-1, -2), keepdim=True)``.
 * The entry fold ``(N, C, T, H, W) -> transpose(1, 2) -> reshape(N*T, C, H, W)``: delegated
   (``permute_copy`` and ``view_copy`` accept any rank, 5-D included). The head's
   ``reshape(N, T, C)`` view is delegated too.
 * 3-D views and slices: ``view`` to 3-D, and ``slice`` with step 1 along dim 0 (the batch of
   folded frames: temporal taps as slice-adds) or dim 1 of a 4-D or 3-D tensor are delegated.
-  A ``slice`` with step != 1 is not.
+  A ``slice`` with step != 1 is not. ``torch.zeros_like`` (``full_like``) stays outside
+  (a constant fill: cheap, but prefer a zero-padded conv or a constant buffer).
 * ``Conv3d`` (any 5-D convolution): not delegated, and the program fails at run time (the
-  portable ``convolution`` kernel accepts 3-D/4-D inputs only). :func:`to_pte` refuses it up
-  front with :class:`~fxaccel.lowering.errors.UnsupportedOps` and points at
+  portable ``convolution`` kernel accepts 3-D/4-D inputs only). ``avg_pool3d`` has no ExecuTorch
+  kernel at all (the program does not load). A 5-D ``mean`` is not delegated but runs (slowly)
+  on the portable kernel. :func:`to_pte` refuses the first two up front with
+  :class:`~fxaccel.lowering.errors.UnsupportedOps` and points at
   ``fxaccel.deploy(..., target="mobile_cpu")``.
 
 Stability: public (``to_pte``, ``PteArtifact``, ``load_pte``, ``delegation_report``,
@@ -75,7 +85,9 @@ _KIND_OF = {
                    "gelu", "tanh", "silu", "leaky_relu", "elu", "_softmax", "softmax", "prelu",
                    "_prelu_kernel"},
     "elementwise": {"add", "sub", "mul", "div", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "pow",
-                    "maximum", "minimum", "floor", "ceil", "reciprocal", "where", "rsub", "square"},
+                    "maximum", "minimum", "floor", "ceil", "reciprocal", "where", "rsub", "square",
+                    # per-channel affine (when XNNPACK does not fuse it into the conv before it)
+                    "_native_batch_norm_legit_no_training", "native_batch_norm", "batch_norm"},
     "reshape": {"view_copy", "view", "_unsafe_view", "reshape", "permute_copy", "permute",
                 "transpose", "transpose_copy", "t_copy", "slice_copy", "slice", "select_copy",
                 "select", "unsqueeze_copy", "unsqueeze", "squeeze_copy", "squeeze", "expand_copy",
@@ -89,7 +101,7 @@ _KIND_OF = {
 _KIND = {base: kind for kind, bases in _KIND_OF.items() for base in bases}
 # Bookkeeping nodes that are neither compute nor data movement.
 _IGNORED = {"getitem", "executorch_call_delegate", "alloc", "sym_size", "_local_scalar_dense"}
-# 5-D ops that the portable kernels reject at run time (measured: 5-D convolution).
+# Kinds whose portable kernel exists but rejects 5-D inputs at run time (measured: convolution).
 _NO_5D_KERNEL = {"conv"}
 
 
@@ -183,6 +195,9 @@ class DelegationReport:
 
 
 def _op_name(node: torch.fx.Node) -> str:
+    """``namespace.op.overload`` for aten/edge ops alike (an OpOverload's ``__name__`` drops the namespace)."""
+    if isinstance(node.target, torch._ops.OpOverload):
+        return str(node.target)
     return getattr(node.target, "__name__", str(node.target))
 
 
@@ -350,17 +365,38 @@ def _expected(reference: Callable, inputs: tuple) -> Any:
         return reference(*inputs)
 
 
+def _registered_kernels() -> set[str]:
+    """``namespace::op`` of every kernel the ExecuTorch runtime has (overloads dropped)."""
+    names = _runtime().operator_registry.operator_names
+    return {n.split(".")[0] for n in names}
+
+
+def _kernel_key(op: str) -> str:
+    parts = op.split(".")
+    return f"{parts[0]}::{parts[1]}" if len(parts) >= 3 else op
+
+
 def _refuse_unrunnable(report: DelegationReport) -> None:
-    bad = [o for o in report.outside_ops
-           if o.kind in _NO_5D_KERNEL and o.input_shape is not None and len(o.input_shape) == 5]
+    """Fail at export, not on the phone: ops outside the delegate that no kernel can run."""
+    kernels = _registered_kernels()
+    bad: list[tuple[OutsideOp, str]] = []
+    for o in report.outside_ops:
+        if o.kind in _NO_5D_KERNEL and _rank(o) == 5:
+            bad.append((o, f"XNNPACK has no 5-D {o.kind}; the portable kernel rejects 5-D inputs"))
+        elif _kernel_key(o.op) not in kernels:
+            bad.append((o, f"no ExecuTorch kernel for {_kernel_key(o.op)}"))
     if bad:
-        listed = "\n  ".join(str(o) for o in bad)
+        listed = "\n  ".join(f"{o} -- {why}" for o, why in bad)
+        five_d = any(_rank(o) == 5 for o, _ in bad)
+        fix = DEPLOY_HINT if five_d else "rewrite these ops with ones XNNPACK delegates"
         raise UnsupportedOps(
-            f"ExecuTorch cannot run {len(bad)} op(s) of this model: XNNPACK has no 5-D "
-            f"convolution and the portable kernel rejects 5-D inputs at run time:\n  {listed}\n"
-            f"Fix: {DEPLOY_HINT}",
-            [o.op for o in bad],
+            f"ExecuTorch cannot run {len(bad)} op(s) of this model:\n  {listed}\nFix: {fix}",
+            [o.op for o, _ in bad],
         )
+
+
+def _rank(o: OutsideOp) -> int | None:
+    return None if o.input_shape is None else len(o.input_shape)
 
 
 @dataclass
@@ -438,7 +474,7 @@ def to_pte(
     check = None
     if verify:
         expected = _expected(reference or own_reference, inputs)
-        check = _verify(load_pte(buffer), expected, inputs, rtol=rtol, sqnr_floor=sqnr_floor, report=report)
+        check = _verify(buffer, expected, inputs, rtol=rtol, sqnr_floor=sqnr_floor, report=report)
     log.info("wrote ExecuTorch program (%d bytes) %s\n%s", len(buffer), out_path or "", report)
     return PteArtifact(buffer, out_path, report, check, edge)
 
@@ -477,10 +513,10 @@ def _flatten(out: Any) -> list[torch.Tensor]:
     return [t for o in out for t in _flatten(o)]
 
 
-def _verify(run: Callable, expected: Any, inputs: tuple, *, rtol: float, sqnr_floor: float | None,
+def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_floor: float | None,
             report: DelegationReport) -> dict[str, Any]:
     try:
-        got = run(*inputs)
+        got = load_pte(buffer)(*inputs)
     except RuntimeError as exc:
         outside = "\n  ".join(str(o) for o in report.outside_ops) or "(none)"
         raise LoweringError(
