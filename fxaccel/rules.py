@@ -204,7 +204,7 @@ class RuleSet:
         self.rules = list(rules)
         self._index: dict[_Any, list[Rule]] = {}
         for r in self.rules:
-            for key in root_keys(r.pattern):
+            for key in dict.fromkeys(root_keys(r.pattern)):  # once per key, in order
                 self._index.setdefault(key, []).append(r)
 
     def __add__(self, other: "Rule | RuleSet") -> "RuleSet":
@@ -212,9 +212,8 @@ class RuleSet:
 
     def candidates(self, node: fx.Node, gm: fx.GraphModule) -> list[Rule]:
         out: list[Rule] = []
-        for key in node_keys(node, gm):
-            out.extend(self._index.get(key, ()))
-        out.extend(self._index.get(None, ()))
+        for key in (*node_keys(node, gm), None):
+            out.extend(r for r in self._index.get(key, ()) if r not in out)
         return out
 
 
