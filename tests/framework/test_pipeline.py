@@ -70,7 +70,7 @@ def test_user_rule_and_passbase_are_registered_like_builtins(clean_registry):
             seen.append(len(gm.graph.nodes))
             return PassResult(gm, False)
 
-    fxaccel.register_pass(DoubleRelu(), stage="transmute")
+    fxaccel.register_pass(DoubleRelu(), stage="transmute", before="conv_bn_act")
     fxaccel.register_pass(Counter(), stage="transmute", name="counter", after="tag_relu")
     clean_registry += [("transmute", "tag_relu"), ("transmute", "counter")]
     gm = fxaccel.transmute(_model(), torch.randn(1, 3, 2, 4, 4))
