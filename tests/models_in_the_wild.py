@@ -41,7 +41,7 @@ def _cbr(cin, cout, k=3, stride=1, groups=1):
                          nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
 
-# --- nested Sequentials ----------------------------------------------------------------------------
+# --- nested Sequentials ---------------------------------------------------------------------------
 
 def nested_sequential(seed: int = 0):
     """Everything is ``nn.Sequential`` inside ``nn.Sequential`` (no custom forward at all):
@@ -58,7 +58,7 @@ def nested_sequential(seed: int = 0):
     return _ready(make, seed)
 
 
-# --- ModuleList stages, SiLU, mean pool, += residual -------------------------------------------------
+# --- ModuleList stages, SiLU, mean pool, += residual ----------------------------------------------
 
 class _SiLUBlock(nn.Module):
     def __init__(self, c):
@@ -97,7 +97,7 @@ def modulelist_stages(seed: int = 0):
     return _ready(_ModuleListNet, seed)
 
 
-# --- functional SE, F.silu, torch.add -----------------------------------------------------------------
+# --- functional SE, F.silu, torch.add -------------------------------------------------------------
 
 class _FunctionalSE(nn.Module):
     def __init__(self, c, r):
@@ -136,7 +136,7 @@ def functional_se(seed: int = 0):
     return _ready(_FunctionalSENet, seed)
 
 
-# --- SE over nn.Linear on a flattened view --------------------------------------------------------------
+# --- SE over nn.Linear on a flattened view --------------------------------------------------------
 
 class _LinearSE(nn.Module):
     def __init__(self, c, r):
@@ -174,7 +174,7 @@ def linear_se(seed: int = 0):
     return _ready(_LinearSENet, seed)
 
 
-# --- gate-first torch.mul SE, sigmoid(x) * x, lambda residual ---------------------------------------------
+# --- gate-first torch.mul SE, sigmoid(x) * x, lambda residual -------------------------------------
 
 class _TorchMulNet(nn.Module):
     def __init__(self):
@@ -207,7 +207,7 @@ def torch_mul_se(seed: int = 0):
     return _ready(_TorchMulNet, seed)
 
 
-# --- x.mul(s) SE, custom activation module ------------------------------------------------------------------
+# --- x.mul(s) SE, custom activation module --------------------------------------------------------
 
 class MySwish(nn.Module):
     """A user's own activation class (not ``nn.SiLU``): ``x * x.sigmoid()``."""
@@ -242,7 +242,7 @@ def method_mul_se(seed: int = 0):
     return _ready(_MethodMulNet, seed)
 
 
-# --- custom autograd.Function swish -------------------------------------------------------------------------
+# --- custom autograd.Function swish ---------------------------------------------------------------
 
 class SwishFunction(torch.autograd.Function):
     """Memory-saving swish with a hand-written backward (as in several X3D/EfficientNet repos)."""
@@ -280,7 +280,7 @@ def autograd_swish(seed: int = 0):
     return _ready(_AutogradSwishNet, seed)
 
 
-# --- PyTorchVideo-style permute head -------------------------------------------------------------------------
+# --- PyTorchVideo-style permute head --------------------------------------------------------------
 
 class _PermuteHeadNet(nn.Module):
     def __init__(self):
@@ -303,7 +303,7 @@ def permute_head(seed: int = 0):
     return _ready(_PermuteHeadNet, seed)
 
 
-# --- tensor-dependent control flow ---------------------------------------------------------------------------
+# --- tensor-dependent control flow ----------------------------------------------------------------
 
 class DynamicGate(nn.Module):
     """Data-dependent branch: symbolic tracing cannot follow ``if x.sum() > 0``."""
@@ -338,7 +338,7 @@ def control_flow(seed: int = 0):
     return _ready(_ControlFlowNet, seed)
 
 
-# --- one conv module called twice ----------------------------------------------------------------------------
+# --- one conv module called twice -----------------------------------------------------------------
 
 class _SharedConvNet(nn.Module):
     def __init__(self):
@@ -362,7 +362,7 @@ def shared_conv(seed: int = 0):
     return _ready(_SharedConvNet, seed)
 
 
-# --- a conv output with two users ---------------------------------------------------------------------------
+# --- a conv output with two users -----------------------------------------------------------------
 
 class _TwoUsersNet(nn.Module):
     def __init__(self):
@@ -386,7 +386,7 @@ def two_users(seed: int = 0):
     return _ready(_TwoUsersNet, seed)
 
 
-# --- BN without running stats ----------------------------------------------------------------------------------
+# --- BN without running stats ---------------------------------------------------------------------
 
 class _BatchStatsNet(nn.Module):
     def __init__(self):
@@ -409,7 +409,7 @@ def bn_batch_stats(seed: int = 0):
     return _ready(_BatchStatsNet, seed)
 
 
-# --- Hardswish / GELU ------------------------------------------------------------------------------------------
+# --- Hardswish / GELU -----------------------------------------------------------------------------
 
 def hardswish(seed: int = 0):
     """MobileNetV3-style 3-D net with ``nn.Hardswish`` (and ``F.hardsigmoid`` gating): not swish."""
@@ -451,7 +451,7 @@ def gelu(seed: int = 0):
     return _ready(Net, seed)
 
 
-# --- x * sigmoid(y), y != x --------------------------------------------------------------------------------------
+# --- x * sigmoid(y), y != x -----------------------------------------------------------------------
 
 class _CrossGateNet(nn.Module):
     def __init__(self):

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-# --- helpers shared by every zoo model -------------------------------------------------------------
+# --- helpers shared by every zoo model ------------------------------------------------------------
 # Defined before the submodule imports at the bottom of this file; the submodules import them
 # lazily (inside their factories), so importing ``fxaccel.zoo.x3d`` first works too.
 

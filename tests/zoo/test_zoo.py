@@ -45,7 +45,7 @@ def xs():
     return zoo.create("x3d_xs")
 
 
-# --- registry --------------------------------------------------------------------------------------
+# --- registry -------------------------------------------------------------------------------------
 
 def test_registry_has_the_required_models_with_descriptions():
     assert REQUIRED <= set(zoo.names())
@@ -84,7 +84,7 @@ def test_docstring_examples_run():
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
-# --- every zoo model builds, runs and traces --------------------------------------------------------
+# --- every zoo model builds, runs and traces ------------------------------------------------------
 
 @pytest.mark.parametrize("name", RUNNABLE)
 def test_zoo_model_runs_traces_and_depends_on_its_input(name):
@@ -115,7 +115,7 @@ def test_seed_makes_weights_deterministic_and_leaves_global_rng_alone(name):
     assert not all(torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
 
 
-# --- X3D architecture --------------------------------------------------------------------------------
+# --- X3D architecture -----------------------------------------------------------------------------
 
 def test_x3d_rounding_rules():
     assert [round_repeats(d, 2.2) for d in (1, 2, 5, 3)] == [3, 5, 11, 7]
@@ -165,7 +165,7 @@ def test_x3d_dropout_only_in_training(xs):
     assert not torch.equal(a, b)
 
 
-# --- realistic BN -------------------------------------------------------------------------------------
+# --- realistic BN ---------------------------------------------------------------------------------
 
 def _normalised_stats(model: nn.Module, x: torch.Tensor):
     """Mean |mean| and mean std of every tracked BN's *normalised* output (x - mu) / sigma."""
@@ -227,7 +227,7 @@ def test_realistic_bn_uses_the_cumulative_average_of_all_clips():
     assert bn.num_batches_tracked == 2
 
 
-# --- checkpoints ---------------------------------------------------------------------------------------
+# --- checkpoints ----------------------------------------------------------------------------------
 
 def test_checkpoint_round_trip(tmp_path, xs):
     path = tmp_path / "x3d_xs.pt"
@@ -272,7 +272,7 @@ def test_checkpoint_that_is_not_a_state_dict_is_a_clear_error(tmp_path):
         zoo.create("csn_26", weights=path)
 
 
-# --- models in the wild ------------------------------------------------------------------------------
+# --- models in the wild ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(ALL_MODELS))
 def test_wild_model_runs_with_realistic_bn(name):
