@@ -1,0 +1,56 @@
+"""deploy() on models written by others (tests/models_in_the_wild.py), both targets, batch 1 and 3."""
+import pytest
+import torch
+
+import fxaccel
+from fxaccel.deploying import DeployError, deploy
+from models_in_the_wild import ALL_MODELS
+
+from _deploy_helpers import RTOL, assert_unchanged, mobile_violations, rel_err, snapshot
+
+NAMES = sorted(set(ALL_MODELS) - {"control_flow"})
+
+
+@pytest.mark.parametrize("target", ["mobile_cpu", "x86"])
+@pytest.mark.parametrize("name", NAMES)
+def test_wild_model_deploys_exactly(name, target):
+    model, x = ALL_MODELS[name](seed=1)
+    snap = snapshot(model)
+    fast = deploy(model, x, target=target, op_counts=False)
+    assert_unchanged(model, snap)
+    for batch in (1, 3):
+        xb = torch.randn((batch, *x.shape[1:]), generator=torch.Generator().manual_seed(batch))
+        assert rel_err(fast, model, xb) < RTOL
+        if target == "mobile_cpu":
+            assert mobile_violations(fast, xb) == []
+    assert fxaccel.report_of(fast).stage == "deploy"
+
+
+def test_untraceable_block_cannot_go_mobile_and_error_names_it():
+    """``gate`` is opaque (data-dependent branch) and runs a 5-D conv and a 5-D sum: refuse, naming it."""
+    model, x = ALL_MODELS["control_flow"]()
+    with pytest.raises(DeployError, match=r"'gate'.*DynamicGate.*convolution\(5-D\)"):
+        deploy(model, x, target="mobile_cpu")
+
+
+def test_untraceable_block_is_fine_on_x86():
+    model, x = ALL_MODELS["control_flow"]()
+    fast = deploy(model, x, target="x86", op_counts=False)
+    assert rel_err(fast, model, x) < RTOL
+
+
+def test_shared_conv_gets_a_folded_copy_per_call_site():
+    """Each call of the shared conv is followed by its own BN: each site folds its own copy."""
+    model, x = ALL_MODELS["shared_conv"]()
+    fast = deploy(model, x, target="x86", op_counts=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.modules())
+    assert rel_err(fast, model, x) < RTOL
+
+
+def test_two_users_bn_runs_folded_on_mobile():
+    model, x = ALL_MODELS["two_users"]()
+    fast = deploy(model, x, target="mobile_cpu", op_counts=False)
+    assert rel_err(fast, model, x) < RTOL
+    # on mobile the leftover BatchNorm3d runs per frame as a BatchNorm2d in the folded layout
+    assert any(type(m) is torch.nn.BatchNorm2d for m in fast.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.modules())
