@@ -67,15 +67,21 @@ _INTERFACES = ("float", "quant_core_float_io", "quant")
 
 @dataclass
 class NnapiInfo:
-    """What :func:`to_nnapi` wrote: path, interface, and the inputs the NNAPI core was built for."""
+    """What :func:`to_nnapi` wrote: path, interface, layout, op counts of the converted graph.
+
+    ``input_qparams``: ``(scale, zero_point)`` the caller must quantize inputs with under the
+    ``"quant"`` interface (``torch.quantize_per_tensor(x, scale, zp, torch.quint8)``); else None.
+    """
 
     path: Path
     interface: str
     nhwc: bool
     ops: dict[str, int] = field(default_factory=dict)
+    input_qparams: tuple[float, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "interface": self.interface, "nhwc": self.nhwc, "ops": self.ops}
+        return {"path": str(self.path), "interface": self.interface, "nhwc": self.nhwc, "ops": self.ops,
+                "input_qparams": list(self.input_qparams) if self.input_qparams else None}
 
 
 def supported_ops() -> set[str]:
@@ -223,4 +229,5 @@ def to_nnapi(
         raise LoweringError(f"the NNAPI artifact {path} was written but does not load: {exc}") from exc
     op_counts = {k: v for k, v in sorted(kinds.items()) if not k.startswith("prim::")}
     log.info("wrote NNAPI model %s (%s interface)", path, interface)
-    return NnapiInfo(path, interface, nhwc, op_counts)
+    qparams = (float(quant.scale), int(quant.zero_point)) if interface == "quant" else None
+    return NnapiInfo(path, interface, nhwc, op_counts, qparams)

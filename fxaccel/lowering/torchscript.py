@@ -96,6 +96,25 @@ def _optimize(module: torch.jit.ScriptModule, skipped: list[str]) -> tuple[torch
     return optimize_for_mobile(module), True
 
 
+def _with_bundled_inputs(module: torch.jit.ScriptModule, inputs: tuple) -> torch.jit.ScriptModule:
+    """Store ``inputs`` in the module (``get_all_bundled_inputs()``).
+
+    A frozen module lacks the type information ``augment_model_with_bundled_inputs`` needs, so
+    round-trip it through an in-memory save first. The real example tensors are stored (size check
+    off), not a random stand-in: benchmark tools should see real data.
+    """
+    import io
+
+    from torch.utils.bundled_inputs import augment_model_with_bundled_inputs
+
+    buffer = io.BytesIO()
+    torch.jit.save(module, buffer)
+    buffer.seek(0)
+    module = torch.jit.load(buffer)
+    augment_model_with_bundled_inputs(module, [inputs], skip_size_check=True)
+    return module
+
+
 def to_torchscript(
     model: torch.nn.Module,
     example_inputs: Any,
@@ -112,8 +131,8 @@ def to_torchscript(
 
     ``lite``: lite-interpreter format (``.ptl``); default from the suffix. ``optimize``: run
     ``optimize_for_mobile`` (default: for lite artifacts); skipped with a notice where torch has no
-    XNNPACK. ``bundled_inputs``: store ``example_inputs`` in the file
-    (``get_all_bundled_inputs()``), so benchmark tools can run it without data.
+    XNNPACK. ``bundled_inputs``: store ``example_inputs`` in the file, so benchmark tools can run it
+    without data (``m.get_all_bundled_inputs()``; lite: ``m.run_method("get_all_bundled_inputs")``).
 
     Verification compares the reloaded artifact with eager ``model`` on ``example_inputs``:
     within ``rtol`` of each output's largest magnitude (freezing folds BN into conv weights, which
@@ -132,9 +151,7 @@ def to_torchscript(
         if optimize:
             module, optimized = _optimize(module, skipped)
         if bundled_inputs:
-            from torch.utils.bundled_inputs import augment_model_with_bundled_inputs
-
-            augment_model_with_bundled_inputs(module, [inputs])
+            module = _with_bundled_inputs(module, inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
     if lite:
         module._save_for_lite_interpreter(str(path))
