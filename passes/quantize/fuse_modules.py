@@ -58,7 +58,8 @@ def fuse_modules(gm: fx.GraphModule, ctx: PassContext) -> None:
         if shared:
             ctx.record.skip(node.target, f"module {shared[0]} is called more than once (shared weights)")
             continue
-        mods = [_module(gm, n) if n.op == "call_module" else nn.ReLU() for n in chain]
+        head = _module(gm, node)
+        mods = [_module(gm, n) if n.op == "call_module" else nn.ReLU().train(head.training) for n in chain]
         set_submodule(gm, node.target, fuse_known_modules(mods, is_qat=False)[0])
         chain[-1].replace_all_uses_with(node)
         for n in reversed(chain[1:]):
