@@ -37,7 +37,7 @@ def check_target(gm: fx.GraphModule, ctx) -> None:
         return
     interp = _PerNode(gm)
     with torch.no_grad():
-        interp.run(*ctx.example_inputs)
+        interp.run(*(t.clone() for t in ctx.example_inputs))
     ctx.record.matched = len(gm.graph.nodes)
     if interp.bad:
         lines = []

@@ -1,14 +1,17 @@
-"""Dead code elimination (nodes whose value nobody reads) and unused submodules."""
+"""Dead code elimination (nodes whose value nobody reads and that have no side effect) and unused
+submodules. In-place ops are kept even when their result is unused (FX would drop ``y.mul_(2)``)."""
 from __future__ import annotations
 
 from torch import fx
 
 from fxaccel.pipeline import register_pass
 
+from ._common import eliminate_dead_code
+
 
 def dce(gm: fx.GraphModule, ctx) -> None:
     before = len(gm.graph.nodes)
-    gm.graph.eliminate_dead_code()
+    eliminate_dead_code(gm)
     gm.delete_all_unused_submodules()
     gm.recompile()
     ctx.record.rewritten += before - len(gm.graph.nodes)

@@ -30,7 +30,7 @@ from torch import fx, nn
 from fxaccel.blocks.layout import FoldTime, TimeFolded, UnfoldTime
 from fxaccel.pipeline import register_pass
 
-from ._common import BINARY_FNS, install, shape_of
+from ._common import BINARY_FNS, _mutates, eliminate_dead_code, install, shape_of
 from ._forms import FoldedInput, RepeatFrames
 
 _UNARY_FNS = {torch.relu, F.relu, torch.sigmoid, F.sigmoid, F.silu, F.hardswish, F.hardsigmoid, F.gelu,
@@ -47,17 +47,28 @@ def _module(gm, node):
 
 
 def _strip_wrappers(gm: fx.GraphModule) -> int:
-    """Replace each TimeFolded / FoldedInput call by calls of its fold, inner (and unfold)."""
+    """Replace each TimeFolded / FoldedInput call by calls of its fold, inner (and unfold).
+
+    The inner form takes the wrapper's place in the module tree (``stages.0.1`` stays the
+    block's name); fold and unfold become siblings ``<name>_fold`` / ``<name>_unfold``.
+    """
+    parts: dict[str, tuple[str, str, str | None]] = {}
     n = 0
     for node in list(gm.graph.nodes):
         mod = _module(gm, node)
         if not isinstance(mod, (TimeFolded, FoldedInput)):
             continue
+        if node.target not in parts:
+            fold = install(gm, mod.fold, f"{node.target}_fold")
+            unfold = install(gm, mod.unfold, f"{node.target}_unfold") if isinstance(mod, TimeFolded) else None
+            gm.add_submodule(node.target, mod.inner)
+            parts[node.target] = (fold, node.target, unfold)
+        fold, inner, unfold = parts[node.target]
         with gm.graph.inserting_before(node):
-            v = gm.graph.call_module(f"{node.target}.fold", (node.args[0],))
-            v = gm.graph.call_module(f"{node.target}.inner", (v,))
-            if isinstance(mod, TimeFolded):
-                v = gm.graph.call_module(f"{node.target}.unfold", (v,))
+            v = gm.graph.call_module(fold, (node.args[0],))
+            v = gm.graph.call_module(inner, (v,))
+            if unfold is not None:
+                v = gm.graph.call_module(unfold, (v,))
         v.meta.update(node.meta)
         node.replace_all_uses_with(v)
         gm.graph.erase_node(node)
@@ -126,8 +137,9 @@ class _Layout:
             node.replace_all_uses_with(self.folded[src][0])
             self.gm.graph.erase_node(node)
             self.ctx.record.rewritten += 1
-        else:
-            self.folded[src] = (node, mod.shape[2])  # the entry fold; later folds of src reuse it
+        elif not any(_mutates(u) or _in_place(u, self.gm) for u in src.users):
+            # the entry fold (a copy): later folds of src reuse it, unless src is written in place
+            self.folded[src] = (node, mod.shape[2])
 
     def _unfold_after(self, node, folded_value, t: int) -> None:
         name = install(self.gm, UnfoldTime(t), f"unfold_{node.name}")
@@ -184,7 +196,7 @@ def layout(gm: fx.GraphModule, ctx) -> None:
     stripped = _strip_wrappers(gm)
     ctx.record.matched += stripped
     _Layout(gm, ctx).run()
-    gm.graph.eliminate_dead_code()
+    eliminate_dead_code(gm)
     gm.delete_all_unused_submodules()
     gm.recompile()
 

@@ -82,8 +82,14 @@ def build_conv_form(block: Conv3dBnAct, shape, target: Target, form: str | None)
 def _inner_shapes(block: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple], int]:
     """Input shapes of the Conv3dBnAct parts of ``block`` (by path) and the op count of one call."""
     shapes: dict[str, tuple] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args, p=p: shapes.setdefault(p, tuple(args[0].shape)))
-             for p, m in block.named_modules() if p and isinstance(m, Conv3dBnAct)]
+
+    def hook(path):
+        def record(mod, args):  # returns None: a pre-hook's return value would replace the args
+            shapes.setdefault(path, tuple(args[0].shape))
+        return record
+
+    hooks = [m.register_forward_pre_hook(hook(p)) for p, m in block.named_modules()
+             if p and isinstance(m, Conv3dBnAct)]
     try:
         ops = count_aten_ops(block, (x,))
     finally:

@@ -3,11 +3,14 @@
 ``x.mean(dims, keepdim)`` / ``torch.mean`` over a 5-D ``(N, C, T, H, W)`` tensor (dims not
 including the batch):
 
-* ``x86``: trailing dims ``(d..4)`` become ``x.flatten(d).mean(-1)`` (one contiguous reduction);
+* ``x86``: trailing dims ``(d..4)`` become one contiguous reduction over the last dim of the
+  ``(N, kept, reduced)`` view;
 * ``mobile_cpu``: any subset of ``(1, 2, 3, 4)`` becomes :class:`~._forms.FoldedMean` on the
   folded layout (spatial/channel mean as one 4-D mean, time on a 3-D view).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import fx, nn
@@ -20,14 +23,17 @@ from ._forms import FoldedInput, FoldedMean
 
 
 class FlatMean(nn.Module):
-    """``x.flatten(start).mean(-1)`` reshaped to the 5-D mean's output shape (batch free)."""
+    """A mean over the trailing dims ``start..4`` as ``x.reshape(N, kept, reduced).mean(-1)``,
+    reshaped to the 5-D mean's output shape (batch free)."""
 
-    def __init__(self, start: int, out_shape):
+    def __init__(self, in_shape, start: int, out_shape):
         super().__init__()
-        self.start, self.out_shape = int(start), tuple(int(s) for s in out_shape)
+        self.kept = int(math.prod(in_shape[1:start]))
+        self.reduced = int(math.prod(in_shape[start:]))
+        self.out_shape = tuple(int(s) for s in out_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(self.start).mean(-1).reshape((-1,) + self.out_shape[1:])
+        return x.reshape(-1, self.kept, self.reduced).mean(-1).reshape((-1,) + self.out_shape[1:])
 
 
 def _dims(node: fx.Node):
@@ -55,7 +61,7 @@ def mean_5d(gm: fx.GraphModule, ctx) -> None:
         if not ctx.target.conv3d:
             module = FoldedInput(FoldedMean(shape, dims, out), shape)
         elif dims == tuple(range(dims[0], 5)):
-            module = FlatMean(dims[0], out)
+            module = FlatMean(shape, dims[0], out)
         else:
             ctx.record.skip(node.name, f"mean over dims {dims} is not over trailing dims; kept (x86 runs it)")
             continue
