@@ -1,0 +1,124 @@
+"""Form choices: the built-in table, and tune=True (fastest candidate, cached by layer signature)."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import fxaccel
+from fxaccel import choices
+from fxaccel.blocks.conv import Conv3dAct, TemporalTaps, TimeAsHeight
+from fxaccel.choices import Tuner, builtin_choice, signature
+from fxaccel.deploying import deploy
+from fxaccel.testing import randomize_bn
+
+from _deploy_helpers import RTOL, mobile_violations, rel_err
+
+
+class _FakeTimer:
+    """Deterministic 'timings': ``favourite`` form modules are fast; counts calls."""
+
+    def __init__(self, favourite):
+        self.favourite, self.calls = favourite, 0
+
+    def __call__(self, module, inputs):
+        self.calls += 1
+        return 1.0 if isinstance(module, self.favourite) else 5.0
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Conv3d(3, 6, 1, bias=False), nn.BatchNorm3d(6), nn.ReLU(),          # pointwise
+        nn.Conv3d(6, 6, (3, 1, 1), padding=(1, 0, 0), groups=6, bias=False),   # temporal
+        nn.BatchNorm3d(6), nn.ReLU(),
+    )
+    for i, m in enumerate(model):
+        if isinstance(m, nn.BatchNorm3d):
+            randomize_bn(m, seed + i)
+    return model.eval(), torch.randn(2, 3, 4, 6, 6, generator=torch.Generator().manual_seed(seed))
+
+
+def test_builtin_table_defaults_and_unknown_kind():
+    assert builtin_choice("mobile_cpu", "temporal_conv", "x") == "taps"
+    assert builtin_choice("x86", "pointwise_conv", "x") == "conv3d"
+    with pytest.raises(KeyError, match="no built-in choice for kind 'dense'"):
+        builtin_choice("x86", "dense", "x")
+
+
+def test_measured_entry_overrides_the_default(monkeypatch):
+    model, x = _model()
+    gm = fxaccel.transmute(model, x)
+    conv_t = gm.get_submodule("3").conv
+    sig = signature("temporal_conv", conv_t, (2, 6, 4, 6, 6), "relu")
+    monkeypatch.setitem(choices.MEASURED, ("mobile_cpu", sig), "time_as_height")
+    fast = deploy(gm, x, target="mobile_cpu")
+    assert any(isinstance(m, TimeAsHeight) for m in fast.modules())
+    assert rel_err(fast, model, x) < RTOL
+
+
+def test_signature_is_batch_free():
+    conv = nn.Conv3d(4, 4, (3, 1, 1))
+    assert signature("temporal_conv", conv, (1, 4, 5, 6, 6)) == signature("temporal_conv", conv, (7, 4, 5, 6, 6))
+    assert signature("temporal_conv", conv, (1, 4, 5, 6, 6)) != signature("temporal_conv", conv, (1, 4, 6, 6, 6))
+
+
+def test_tune_on_mobile_keeps_the_fastest_and_caches_it(tmp_path):
+    model, x = _model()
+    timer = _FakeTimer(TimeAsHeight)
+    tuner = Tuner(tmp_path, timer=timer, runtime="eager")
+    fast = deploy(model, x, target="mobile_cpu", tune=tuner)
+    assert any(isinstance(m, TimeAsHeight) for m in fast.modules())
+    assert not any(isinstance(m, TemporalTaps) for m in fast.modules())
+    assert rel_err(fast, model, x) < RTOL and mobile_violations(fast, x) == []
+    assert timer.calls == 2  # one temporal layer, two candidates
+    rows = [r for r in fxaccel.report_of(fast).layers if "ms" in r]
+    assert rows and rows[0]["ms"][""] == {"taps": 5.0, "time_as_height": 1.0}
+    assert rows[0]["choices"] == {"": "time_as_height"}
+
+    again = deploy(model, x, target="mobile_cpu", tune=tuner)  # memory cache: nothing timed
+    assert timer.calls == 2 and any(isinstance(m, TimeAsHeight) for m in again.modules())
+
+    fresh = Tuner(tmp_path, timer=timer, runtime="eager")  # disk cache: nothing timed either
+    deploy(model, x, target="mobile_cpu", tune=fresh)
+    assert timer.calls == 2
+    (cache,) = tmp_path.glob("choices-*.json")
+    entry = next(iter(json.loads(cache.read_text()).values()))
+    assert entry["form"] == "time_as_height"
+
+
+def test_tune_on_x86_can_pick_the_conv2d_pointwise_form(tmp_path):
+    from fxaccel.passes.deploy._forms import PointwiseConv2dAct
+
+    model, x = _model()
+    timer = _FakeTimer(PointwiseConv2dAct)
+    fast = deploy(model, x, target="x86", tune=Tuner(tmp_path, timer=timer))
+    assert sum(isinstance(m, PointwiseConv2dAct) for m in fast.modules()) == 1
+    assert rel_err(fast, model, x) < RTOL
+    slow = deploy(model, x, target="x86", tune=Tuner(tmp_path / "other", timer=_FakeTimer(Conv3dAct)))
+    assert not any(isinstance(m, PointwiseConv2dAct) for m in slow.modules())
+
+
+def test_tune_inside_a_composite_block_replaces_the_part(tmp_path):
+    """X3dBottleneck builds its parts' default forms; a tuned choice for a part replaces it."""
+    from fxaccel.blocks.bottleneck import X3dBottleneck
+    from fxaccel.passes.deploy._forms import PointwiseConv2dAct
+
+    block = X3dBottleneck.build(8, 12, 8, temporal_kernel=3).eval()
+    for m in block.modules():
+        if isinstance(m, nn.BatchNorm3d):
+            randomize_bn(m, 5)
+    model = nn.Sequential(block)
+    x = torch.randn(2, 8, 3, 5, 5)
+    fast = deploy(model, x, target="x86", tune=Tuner(tmp_path, timer=_FakeTimer(PointwiseConv2dAct)))
+    assert sum(isinstance(m, PointwiseConv2dAct) for m in fast.modules()) == 2  # conv_a and conv_c
+    assert rel_err(fast, model, x) < RTOL
+
+
+def test_real_eager_timer_runs(tmp_path):
+    """The default eager timer on a tiny layer (one repeat: this proves it runs, not a benchmark)."""
+    model, x = _model()
+    fast = deploy(model, x, target="x86", tune=Tuner(tmp_path, runtime="eager", repeats=1, warmup=0))
+    assert rel_err(fast, model, x) < RTOL
+    assert all(v > 0 for r in fxaccel.report_of(fast).layers for ms in r.get("ms", {}).values()
+               for v in ms.values())
