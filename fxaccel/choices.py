@@ -62,7 +62,7 @@ def signature(kind: str, conv: nn.Module, in_shape: Sequence[int], act: str = ""
     """A batch-free key for a layer: its kind, conv hyper-parameters, input ``(C, T, H, W)``.
 
     >>> signature("pointwise_conv", torch.nn.Conv3d(4, 8, 1), (1, 4, 2, 5, 5), "relu")
-    'pointwise_conv|4->8|k(1, 1, 1)|s(1, 1, 1)|p(0, 0, 0)|d(1, 1, 1)|g1|zeros|nobias|relu|in(4, 2, 5, 5)'
+    'pointwise_conv|4->8|k(1, 1, 1)|s(1, 1, 1)|p(0, 0, 0)|d(1, 1, 1)|g1|zeros|bias|relu|in(4, 2, 5, 5)'
     """
     c = conv
     bias = "bias" if getattr(c, "bias", None) is not None else "nobias"
