@@ -1,0 +1,327 @@
+"""Latency of one model across its forms and runtimes, measured the same way for each.
+
+A *form* is what runs: the vanilla model in eager torch, its transmuted or deployed GraphModule in
+eager torch, or an artifact (``.pte`` on ExecuTorch+XNNPACK, ``.ptl`` on the lite interpreter).
+:func:`bench` builds the requested forms (sharing the transmute/deploy work between them), times
+each with :func:`fxaccel.lowering.runner.time_artifact` (median of ``repeats`` runs after
+``warmup``), and returns one :class:`Row` per form with the speedup over vanilla eager and the
+achieved GFLOP/s (the *vanilla* model's FLOPs over the form's time, so forms that do the same
+work compare fairly).
+
+Timings mean something only on an idle machine: every row carries the load average, and
+:func:`machine_info` the CPU, threads and versions, so a reader can tell (shared/DESIGN.md).
+
+>>> import torch
+>>> model = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 3), torch.nn.ReLU()).eval()
+>>> rows = bench(model, (torch.randn(1, 3, 4, 8, 8),), ["vanilla", "x86"], repeats=1, warmup=0)
+>>> [r.form for r in rows], rows[1].runtime
+(['vanilla', 'x86'], 'torch eager')
+
+Stability: experimental (``FORMS``, ``bench``, ``Row``, ``machine_info``, ``matmul_ceiling_gflops``).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Sequence
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Form:
+    """How a form is built and what runs it."""
+
+    name: str
+    runtime: str
+    precision: str
+    description: str
+
+
+FORMS: dict[str, Form] = {f.name: f for f in (
+    Form("vanilla", "torch eager", "fp32", "the model as written"),
+    Form("transmuted", "torch eager", "fp32", "fxaccel.transmute: efficient blocks, original form"),
+    Form("x86", "torch eager", "fp32", "fxaccel.deploy(target='x86'): conv3d kept, BN folded, ReLU fused"),
+    Form("mobile", "torch eager", "fp32", "fxaccel.deploy(target='mobile_cpu'): time folded, 4-D ops only"),
+    Form("ptl", "TorchScript lite", "fp32", "mobile deploy form as a .ptl (lite interpreter)"),
+    Form("pte", "ExecuTorch+XNNPACK", "fp32", "mobile deploy form as a .pte"),
+    Form("pte_int8", "ExecuTorch+XNNPACK", "int8", "mobile deploy form, pt2e int8 (xnnpack), as a .pte"),
+)}
+
+ARTIFACT_RUNTIMES = {".pte": ("ExecuTorch+XNNPACK", "pte"), ".ptl": ("TorchScript lite", "ptl"),
+                     ".pt": ("TorchScript", "pt")}
+
+
+@dataclass
+class Row:
+    """One timed form. ``median_ms`` is ``None`` when the form could not be built (``note`` says why)."""
+
+    model: str
+    form: str
+    runtime: str
+    precision: str
+    median_ms: float | None = None
+    all_ms: list[float] = field(default_factory=list)
+    threads: int | None = None
+    loadavg: float | None = None
+    speedup: float | None = None
+    gflops: float | None = None
+    ceiling_share: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Step = Callable[[str], ContextManager]
+
+
+def _no_step(description: str) -> ContextManager:
+    return contextlib.nullcontext()
+
+
+def model_flops(model: nn.Module, inputs: tuple) -> int | None:
+    """FLOPs of one forward pass (torch's ``FlopCounterMode``: convs, matmuls; 2 per MAC)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    try:
+        with torch.no_grad(), counter:
+            model(*inputs)
+    except Exception:  # a model the counter cannot run: no GFLOP/s column, not a failed benchmark
+        return None
+    return int(counter.get_total_flops()) or None
+
+
+class FormBuilder:
+    """Builds forms lazily and once, so ``pte`` reuses the mobile deploy form and that the transmute.
+
+    ``get(name)`` returns a runnable module or an artifact path; ``built(name)`` what was built so
+    far (or ``None``). Artifacts are written to ``workdir`` as ``<stem>.pte`` / ``<stem>.ptl`` /
+    ``<stem>_int8.pte``. ``calib`` random clips calibrate ``pte_int8``, whose program must reach
+    ``sqnr_floor`` dB against the fp32 deploy form.
+    """
+
+    def __init__(self, model: nn.Module, inputs: tuple, workdir: str | Path, *, stem: str = "model",
+                 calib: int = 8, sqnr_floor: float = 15.0):
+        self.model, self.inputs, self.workdir = model, inputs, Path(workdir)
+        self.stem, self.calib, self.sqnr_floor = stem, calib, sqnr_floor
+        self._cache: dict[str, Any] = {}
+        self.notes: dict[str, str] = {}
+
+    def get(self, name: str):
+        if name not in FORMS:
+            raise ValueError(f"unknown form {name!r}; known forms: {', '.join(FORMS)}")
+        if name not in self._cache:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._cache[name] = getattr(self, "_" + name)()
+        return self._cache[name]
+
+    def built(self, name: str):
+        return self._cache.get(name)
+
+    def _vanilla(self):
+        return self.model.eval()
+
+    def _transmuted(self):
+        from .transmuting import transmute
+
+        return transmute(self.model, self.inputs).eval()
+
+    def _x86(self):
+        from .deploying import deploy
+
+        return deploy(self.get("transmuted"), self.inputs, target="x86")
+
+    def _mobile(self):
+        from .deploying import deploy
+
+        return deploy(self.get("transmuted"), self.inputs, target="mobile_cpu")
+
+    def _ptl(self):
+        from .lowering.torchscript import to_torchscript
+
+        path = self.workdir / f"{self.stem}.ptl"
+        to_torchscript(self.get("mobile"), self.inputs, path)
+        return path
+
+    def _pte(self):
+        from .lowering.executorch import to_pte
+
+        art = to_pte(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.pte")
+        self.notes["pte"] = f"{art.report}".splitlines()[0][:80]
+        return art.path
+
+    def _pte_int8(self):
+        from . import zoo
+        from .lowering.executorch import to_pte
+        from .quantizing import quantize
+
+        fp32 = self.get("mobile")
+        clips = [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs) for i in range(self.calib)]
+        q = quantize(fp32, clips, backend="xnnpack")
+        art = to_pte(q, self.inputs, self.workdir / f"{self.stem}_int8.pte", sqnr_floor=self.sqnr_floor, reference=fp32)
+        self.notes["pte_int8"] = f"SQNR {art.check['value']:.1f} dB vs fp32" if art.check else ""
+        return art.path
+
+
+def safe_stem(name: str) -> str:
+    """``name`` as a file stem: ``pkg.mod:factory`` -> ``pkg_mod_factory``."""
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(name).name)
+    return stem.strip("_") or "model"
+
+
+def _expected_failure(err: BaseException) -> bool:
+    """Failures that mean "this form is not available for this model here", not a bug."""
+    from .deploying import DeployError
+    from .lowering.errors import LoweringError, MissingDependency
+
+    return isinstance(err, (DeployError, LoweringError, MissingDependency))
+
+
+def bench(
+    model: nn.Module,
+    inputs: tuple,
+    forms: Sequence[str] = ("vanilla", "x86", "pte"),
+    *,
+    name: str = "model",
+    repeats: int = 10,
+    warmup: int = 3,
+    threads: int | None = None,
+    workdir: str | Path | None = None,
+    calib: int = 8,
+    sqnr_floor: float = 15.0,
+    ceiling_gflops: float | None = None,
+    step: Step = _no_step,
+    builder: FormBuilder | None = None,
+) -> list[Row]:
+    """Build and time ``forms`` of ``model`` on ``inputs``; one :class:`Row` per form, in order.
+
+    Artifacts go to ``workdir`` (a temporary directory when ``None``). A form that cannot exist
+    here (executorch not installed, a layer with no mobile deploy form) gets a row with
+    ``median_ms=None`` and the reason in ``note``; other errors propagate. ``step(description)``
+    is entered around each build and each timing (progress bars). ``calib``/``sqnr_floor``: the
+    random calibration clips and the accepted SQNR (dB, vs the fp32 deploy form) of ``pte_int8``.
+    Pass a :class:`FormBuilder` as ``builder`` to keep what was built (``workdir``, ``calib`` and
+    ``sqnr_floor`` are then the builder's).
+    """
+    unknown = [f for f in forms if f not in FORMS]
+    if unknown:
+        raise ValueError(f"unknown form(s) {unknown}; known forms: {', '.join(FORMS)}")
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    with contextlib.ExitStack() as stack:
+        if builder is None:
+            if workdir is None:
+                workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="fxaccel-bench-"))
+            builder = FormBuilder(model, inputs, workdir, stem=safe_stem(name), calib=calib, sqnr_floor=sqnr_floor)
+        with step("counting FLOPs"):
+            flops = model_flops(model.eval(), inputs)
+        rows = []
+        for fname in forms:
+            form = FORMS[fname]
+            row = Row(name, fname, form.runtime, form.precision)
+            try:
+                with step(f"building {fname}"):
+                    runnable = builder.get(fname)
+            except Exception as err:
+                if not _expected_failure(err):
+                    raise
+                row.note = f"not built: {str(err).splitlines()[0][:200]}"
+                rows.append(row)
+                continue
+            with step(f"timing {fname}"):
+                timing = _time(runnable, inputs, warmup, repeats, threads)
+            _fill(row, timing, flops, ceiling_gflops)
+            row.note = builder.notes.get(fname, "")
+            rows.append(row)
+    return with_speedups(rows)
+
+
+def bench_artifact(path: str | Path, inputs: tuple, *, repeats: int = 10, warmup: int = 3,
+                   threads: int | None = None) -> Row:
+    """Time a ``.pte`` / ``.ptl`` / ``.pt`` file (no FLOPs or speedup: its vanilla model is unknown)."""
+    path = Path(path)
+    runtime, form = ARTIFACT_RUNTIMES.get(path.suffix, ("?", path.suffix))
+    row = Row(path.name, form, runtime, "?")
+    _fill(row, _time(path, inputs, warmup, repeats, threads), None, None)
+    return row
+
+
+def _time(runnable, inputs, warmup, repeats, threads):
+    from .lowering.runner import time_artifact
+
+    return time_artifact(runnable, inputs, warmup=warmup, repeats=repeats, threads=threads)
+
+
+def _fill(row: Row, timing, flops: int | None, ceiling: float | None) -> None:
+    row.median_ms = timing.median_ms
+    row.all_ms = [round(t, 4) for t in timing.all_ms]
+    row.threads = timing.threads
+    row.loadavg = round(timing.loadavg[0], 2)
+    if flops and timing.median_ms > 0:
+        row.gflops = flops / (timing.median_ms * 1e-3) / 1e9
+        if ceiling:
+            row.ceiling_share = row.gflops / ceiling
+
+
+def with_speedups(rows: list[Row]) -> list[Row]:
+    """Fill ``speedup`` = vanilla median / form median, per model (rows without vanilla keep None)."""
+    base = {r.model: r.median_ms for r in rows if r.form == "vanilla" and r.median_ms}
+    for r in rows:
+        if r.median_ms and r.model in base:
+            r.speedup = base[r.model] / r.median_ms
+    return rows
+
+
+def matmul_ceiling_gflops(threads: int | None = None, size: int = 1024, repeats: int = 10) -> float:
+    """The fp32 GFLOP/s this CPU reaches on a square ``torch.mm`` (best of ``repeats``): a practical ceiling."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    saved = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        torch.mm(a, b)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(saved)
+    return 2 * size**3 / best / 1e9
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(threads: int | None = None) -> dict[str, Any]:
+    """What a reader needs to judge a timing: CPU, cores, threads, versions, load average now."""
+    try:
+        from importlib.metadata import version
+
+        et = version("executorch")
+    except Exception:
+        et = None
+    return {
+        "cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads or torch.get_num_threads(),
+        "torch": torch.__version__, "executorch": et, "python": platform.python_version(),
+        "platform": platform.platform(), "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+__all__ = ["ARTIFACT_RUNTIMES", "FORMS", "Form", "FormBuilder", "Row", "bench", "bench_artifact", "cpu_model",
+           "machine_info", "matmul_ceiling_gflops", "model_flops", "with_speedups"]

@@ -1,0 +1,318 @@
+"""The ``fxaccel`` command line: every subcommand on tiny inputs, --json, help, errors and exit codes.
+
+Commands run in-process through ``fxaccel.cli.main`` (fast: no new interpreter per call); one test
+runs the installed console script to prove the entry point and a clean one-line error.
+"""
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fxaccel import cli
+from fxaccel.modelspec import SpecError, parse_shape
+
+HERE = Path(__file__).resolve().parent
+TINY = f"{HERE / '_models.py'}:tiny"
+SHAPE = "1,3,4,16,16"
+HAS_EXECUTORCH = importlib.util.find_spec("executorch") is not None
+needs_executorch = pytest.mark.skipif(not HAS_EXECUTORCH, reason="needs the executorch extra")
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv):
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def tiny_model_and_input():
+    spec = importlib.util.spec_from_file_location("_cli_models", HERE / "_models.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from fxaccel import zoo
+
+    return mod.tiny(), zoo.random_clips(parse_shape(SHAPE), seed=0)
+
+
+# ------------------------------------------------------------------ help
+
+
+def test_help_lists_every_command(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("run", "zoo", "transmute", "deploy", "export", "report", "bench"):
+        assert f"    {command}" in out
+    assert "exit status" in out
+
+
+@pytest.mark.parametrize("command, words", [
+    ("run", ["--out-dir", "--no-pte", "x3d_xs", "--threads"]),
+    ("zoo", ["--json"]),
+    ("transmute", ["MODEL", "--input-shape", "--target", "--skip"]),
+    ("deploy", ["--target", "--tune"]),
+    ("export", ["OUT", ".pte", ".ptl", "--int8", "--calib", "--sqnr-floor"]),
+    ("report", ["--dot", "--svg", "--deploy"]),
+    ("bench", ["--forms", "pte_int8", "--repeats", "--threads", ".pte/.ptl/.pt"]),
+])
+def test_each_subcommand_help(capsys, command, words):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    for word in words:
+        assert word in out, f"{command} --help does not mention {word}"
+
+
+def test_version(capsys):
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("fxaccel ")
+
+
+# ------------------------------------------------------------------ commands
+
+
+def test_zoo_table_and_json(capsys):
+    code, out, _ = run(capsys, "zoo")
+    assert code == 0 and "x3d_xs" in out and "csn_26" in out
+    data = run_json(capsys, "zoo")
+    shapes = {m["name"]: m["input_shape"] for m in data["models"]}
+    assert shapes["x3d_xs"] == [1, 3, 4, 160, 160] and data["default"] == "x3d_xs"
+
+
+def test_transmute_prints_the_report(capsys):
+    code, out, _ = run(capsys, "transmute", TINY, "--input-shape", SHAPE)
+    assert code == 0
+    assert "conv_bn_act" in out and "coverage: 100.0%" in out
+
+
+def test_transmute_json_on_a_zoo_model_with_a_small_input(capsys):
+    data = run_json(capsys, "transmute", "x3d_xs", "--input-shape", "1,3,4,32,32")
+    assert data["input_shape"] == [[1, 3, 4, 32, 32]]
+    assert data["report"]["stage"] == "transmute" and data["report"]["coverage"] == 1.0
+    assert data["blocks"]["X3dBottleneck"] == 26
+
+
+def test_transmute_skip_is_passed_on(capsys):
+    data = run_json(capsys, "transmute", TINY, "--input-shape", SHAPE, "--skip", "conv_bn_act")
+    assert "conv_bn_act" not in [p["name"] for p in data["report"]["passes"]]
+    assert "Conv3dBnAct" not in data["blocks"]
+
+
+@pytest.mark.parametrize("target", ["mobile_cpu", "x86"])
+def test_deploy_json(capsys, target):
+    data = run_json(capsys, "deploy", TINY, "--input-shape", SHAPE, "--target", target)
+    rep = data["report"]
+    assert rep["stage"] == "deploy" and rep["target"] == target
+    assert rep["previous"]["stage"] == "transmute"
+    assert rep["extra"]["max_relative_error"] < 1e-5  # deploy verified itself on the example input
+    assert rep["layers"], "the per-layer deploy forms are reported"
+
+
+def test_deploy_needs_a_target(capsys):
+    code, _, err = run(capsys, "deploy", TINY, "--input-shape", SHAPE)
+    assert code == 2 and "--target" in err
+
+
+def test_export_ptl_matches_the_model(capsys, tmp_path):
+    out_file = tmp_path / "tiny.ptl"
+    data = run_json(capsys, "export", TINY, out_file, "--input-shape", SHAPE)
+    assert out_file.is_file() and data["bytes"] == out_file.stat().st_size
+    assert data["precision"] == "fp32" and data["check"]["metric"] == "rel_err"
+    from fxaccel.lowering import load_artifact
+
+    model, x = tiny_model_and_input()
+    got = load_artifact(out_file)(x)
+    with torch.no_grad():
+        want = model(x)
+    # frozen TorchScript folds BN into the conv (reordered fp32 sums): 1e-5 of the output's magnitude
+    assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+
+
+def test_export_int8_torchscript(capsys, tmp_path):
+    out_file = tmp_path / "tiny_int8.pt"
+    data = run_json(capsys, "export", TINY, out_file, "--input-shape", SHAPE, "--target", "x86",
+                    "--int8", "--calib", "2")
+    assert data["precision"] == "int8" and data["backend"] == "x86"
+    assert out_file.is_file() and data["output_sqnr_db"] > 10
+
+
+@needs_executorch
+def test_export_pte(capsys, tmp_path):
+    out_file = tmp_path / "tiny.pte"
+    code, out, err = run(capsys, "export", TINY, out_file, "--input-shape", SHAPE)
+    assert code == 0, err
+    assert out_file.is_file() and "XNNPACK delegate call" in out
+
+
+def test_report_writes_dot_and_svg(capsys, tmp_path):
+    dot, svg = tmp_path / "g.dot", tmp_path / "g.svg"
+    data = run_json(capsys, "report", TINY, "--input-shape", SHAPE, "--dot", dot, "--svg", svg, "--deploy")
+    assert data["coverage"] == 1.0 and data["pictures"] == {"dot": str(dot), "svg": str(svg)}
+    text = dot.read_text()
+    assert text.startswith("digraph") and text.count("subgraph cluster_") == 3  # before, transmuted, deployed
+    assert '"Conv3d\\n0"' in text and "Conv3dBnAct" in text
+    root = ET.fromstring(svg.read_text())  # well-formed SVG
+    from fxaccel.graphviz import COLORS
+
+    fills = [e.get("fill") for e in root.iter() if e.tag.endswith("rect")]
+    assert COLORS["block"] in fills and COLORS["module"] in fills
+
+
+def test_report_lists_skips_with_reasons(capsys):
+    spec = f"{HERE / '_models.py'}:two_users"  # the conv feeds BN and the residual: BN must not fuse
+    code, out, _ = run(capsys, "report", spec, "--input-shape", SHAPE)
+    assert code == 0 and "skipped by conv_bn_act: conv: conv output has 2 users" in out
+    data = run_json(capsys, "report", spec, "--input-shape", SHAPE)
+    [skip] = data["skipped"]
+    assert skip["pass"] == "conv_bn_act" and skip["where"] == "conv" and "2 users" in skip["reason"]
+    assert data["opaque"] == []
+
+
+def test_bench_forms_json(capsys):
+    data = run_json(capsys, "bench", TINY, "--input-shape", SHAPE, "--forms", "vanilla,x86,mobile",
+                    "--repeats", "1", "--warmup", "0", "--threads", "1")
+    rows = {r["form"]: r for r in data["rows"]}
+    assert list(rows) == ["vanilla", "x86", "mobile"]
+    assert rows["vanilla"]["speedup"] == 1.0
+    assert all(r["median_ms"] > 0 and r["threads"] == 1 and r["gflops"] > 0 for r in rows.values())
+    assert data["machine"]["torch"] == torch.__version__
+
+
+def test_bench_an_artifact(capsys, tmp_path):
+    art = tmp_path / "tiny.ptl"
+    assert run(capsys, "export", TINY, art, "--input-shape", SHAPE)[0] == 0
+    code, out, err = run(capsys, "bench", art, "--input-shape", SHAPE, "--repeats", "2", "--warmup", "0")
+    assert code == 0, err
+    assert "tiny.ptl" in out and "TorchScript lite" in out
+
+
+@needs_executorch
+def test_run_exports_a_pte_and_prints_the_latency_table(capsys, tmp_path):
+    data = run_json(capsys, "run", TINY, "--input-shape", SHAPE, "--out-dir", tmp_path, "--repeats", "1",
+                    "--warmup", "0")
+    assert [r["form"] for r in data["rows"]] == ["vanilla", "x86", "pte"]
+    assert all(r["median_ms"] > 0 for r in data["rows"]), data["rows"]
+    pte = Path(data["summary"]["pte"])
+    assert pte.parent == tmp_path and pte.suffix == ".pte" and pte.is_file()
+    assert data["summary"]["coverage"] == 1.0
+    assert set(data["summary"]["deploy"]) == {"mobile_cpu", "x86"}
+
+
+def test_run_without_pte_prints_a_table(capsys, tmp_path):
+    code, out, err = run(capsys, "run", TINY, "--input-shape", SHAPE, "--out-dir", tmp_path, "--repeats", "1",
+                         "--warmup", "0", "--no-pte")
+    assert code == 0, err
+    assert "vanilla" in out and "x86" in out and "speedup" in out and "deploy mobile_cpu: verified" in out
+    assert not list(tmp_path.glob("*.pte"))
+
+
+def test_run_says_so_and_continues_without_executorch(capsys, tmp_path, monkeypatch):
+    from fxaccel.lowering import errors, executorch
+
+    def missing():
+        raise errors.MissingDependency("executorch", "executorch")
+
+    monkeypatch.setattr(executorch, "_import_executorch", missing)
+    code, out, err = run(capsys, "run", TINY, "--input-shape", SHAPE, "--out-dir", tmp_path, "--repeats", "1",
+                         "--warmup", "0")
+    assert code == 0, err
+    assert "executorch is not installed" in out and "continuing without it" in out
+    assert "x86" in out
+
+
+# ------------------------------------------------------------------ errors and exit codes
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["transmute", "no_such_model"], ["unknown model 'no_such_model'", "x3d_xs"]),
+    (["transmute", "no_such_pkg.models:build", "--input-shape", SHAPE], ["cannot import 'no_such_pkg.models'"]),
+    (["transmute", "missing_file.py:build", "--input-shape", SHAPE], ["no such file: missing_file.py"]),
+    (["transmute", f"{HERE / '_models.py'}:nope", "--input-shape", SHAPE], ["has no attribute 'nope'"]),
+    (["transmute", f"{HERE / '_models.py'}:broken", "--input-shape", SHAPE], ["weights not found"]),
+    (["transmute", f"{HERE / '_models.py'}:not_a_model", "--input-shape", SHAPE], ["not an nn.Module"]),
+    (["transmute", TINY], ["needs --input-shape"]),
+    (["transmute", TINY, "--input-shape", "1,3,16,16"], ["does not run on an input of shape (1, 3, 16, 16)"]),
+    (["transmute", "x3d_xs", "--input-shape", "1,3,x"], ["not a shape"]),
+    (["bench", "missing.pte", "--input-shape", SHAPE], ["no such file: missing.pte"]),
+    (["transmute", "model.pte"], ["only `fxaccel bench` runs artifacts"]),
+    (["export", TINY, "out.onnx", "--input-shape", SHAPE], ["cannot tell the format"]),
+    (["export", TINY, "out.pte", "--input-shape", SHAPE, "--target", "x86"], ["no 3-D convolution"]),
+    (["bench", TINY, "--input-shape", SHAPE, "--forms", "vanilla,warp"], ["unknown form", "warp"]),
+    (["bench", TINY, "--input-shape", SHAPE, "--repeats", "0"], ["--repeats >= 1"]),
+    (["deploy", f"{HERE / '_models.py'}:undeployable", "--input-shape", SHAPE, "--target", "mobile_cpu"],
+     ["cannot deploy", "ceil_mode"]),
+])
+def test_bad_input_is_a_one_line_error_with_status_2(capsys, argv, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"fxaccel {argv[0]}: error: ")
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in err and out == ""
+
+
+def test_argparse_usage_errors_are_status_2(capsys):
+    assert run(capsys, "transmute")[0] == 2                       # MODEL missing
+    assert run(capsys, "deploy", TINY, "--target", "gpu")[0] == 2  # not a choice
+    assert run(capsys, "frobnicate")[0] == 2
+
+
+def test_json_errors_are_json(capsys):
+    code, out, err = run(capsys, "transmute", "no_such_model", "--json")
+    assert code == 2
+    data = json.loads(out)
+    assert data["exit_code"] == 2 and "unknown model" in data["error"]
+
+
+def test_internal_failure_is_status_1_and_debug_shows_the_traceback(capsys, monkeypatch):
+    import fxaccel.transmuting
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("a pass exploded\nsecond line")
+
+    monkeypatch.setattr(fxaccel.transmuting, "transmute", boom)
+    code, _, err = run(capsys, "transmute", TINY, "--input-shape", SHAPE)
+    assert code == 1
+    assert err.strip().count("\n") == 0 and "internal error: RuntimeError: a pass exploded" in err
+    assert "--debug" in err and "Traceback" not in err
+    code, _, err = run(capsys, "--debug", "transmute", TINY, "--input-shape", SHAPE)
+    assert code == 1 and "Traceback" in err
+
+
+def test_console_script_gives_one_line_and_status_2():
+    exe = shutil.which("fxaccel", path=str(Path(sys.executable).parent)) or shutil.which("fxaccel")
+    if exe is None:
+        pytest.skip("the fxaccel console script is not installed (pip install -e .)")
+    done = subprocess.run([exe, "transmute", "no_such_model"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "100"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "unknown model" in done.stderr
+
+
+# ------------------------------------------------------------------ shapes
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.lists(st.integers(1, 512), min_size=1, max_size=6), st.sampled_from([",", "x", ", "]))
+def test_parse_shape_round_trips(shape, sep):
+    assert parse_shape(sep.join(map(str, shape))) == tuple(shape)
+
+
+@pytest.mark.parametrize("text", ["", "1,,", "1,0,3", "-1,3", "a,b", "1.5,2"])
+def test_parse_shape_rejects_non_shapes(text):
+    with pytest.raises(SpecError, match="not a shape"):
+        parse_shape(text)
