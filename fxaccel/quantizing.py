@@ -343,9 +343,9 @@ class _Eager:
 
         torch.backends.quantized.engine = self.backend
         float_gm, report = self.build(model, items, skips, target)
-        prepared = prepare(copy.deepcopy(float_gm), inplace=False)
+        prepared = prepare(copy.deepcopy(float_gm), inplace=True)
         _calibrate(prepared, items, show, f"calibrating ({self.backend})")
-        qgm = convert(prepared, inplace=False)
+        qgm = convert(prepared, inplace=True)
         return qgm, report, self.layers(float_gm, qgm, items)
 
     @staticmethod

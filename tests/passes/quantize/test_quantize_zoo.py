@@ -1,0 +1,101 @@
+"""fxaccel.quantize on the zoo's X3D after the real fxaccel.deploy, per backend.
+
+Figures reached here (X3D-XS, 160x160, 4 frames, realistic BN from the zoo, 4 random calibration
+clips): output SQNR vs fp32 15.0 dB (qnnpack), 14.3 dB (x86, 7-bit activations by its default
+qconfig), 14.8 dB (xnnpack, executorch's own XNNPACKQuantizer flow: our eager path is on par).
+Every layer's own SQNR is >= 27 dB; the output figure is low because this *random-weight* network
+amplifies any perturbation: in pure fp32, 35 dB of Gaussian noise added at the stem's output alone
+leaves 16 dB at the logits (``test_random_x3d_amplifies_noise`` checks this). So 20 dB at the output
+is out of reach for any 8-bit scheme on this model; trained weights behave better. The floors below
+sit ~2-3 dB under the figures reached.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import fxaccel
+from fxaccel.deploying import deploy
+from fxaccel.quantizing import quantize
+from fxaccel.testing import sqnr_db
+from fxaccel.zoo import random_clips
+
+# A 64x64 crop keeps this file fast on a shared 2-core machine; the network is the same (X3D is
+# fully convolutional with a global pool). At 64x64 the figures are 14.3 / 13.0 / 13.8 dB.
+XS_SHAPE = (1, 3, 4, 64, 64)
+OUTPUT_FLOOR_DB = 11.0
+LAYER_FLOOR_DB = 20.0
+TARGET = {"qnnpack": "mobile_cpu", "x86": "x86", "xnnpack": "mobile_cpu"}
+
+
+def _backends():
+    out = ["qnnpack", "x86"]
+    try:
+        import executorch  # noqa: F401
+        out.append("xnnpack")
+    except ImportError:
+        pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def xs():
+    model = fxaccel.zoo.x3d("XS")
+    x = random_clips(XS_SHAPE, seed=0)
+    forms = {t: deploy(model, x, target=t, verify=False, op_counts=False) for t in ("mobile_cpu", "x86")}
+    data = [random_clips(x.shape, seed=i + 1) for i in range(4)]
+    return model, forms, data
+
+
+def _layers(model: nn.Module) -> int:
+    return sum(isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) for m in model.modules())
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_x3d_xs_int8(xs, backend):
+    model, forms, data = xs
+    deployed = forms[TARGET[backend]]
+    q = quantize(deployed, data, backend=backend)
+    rep = fxaccel.report_of(q)
+    print(f"\nX3D-XS {backend}: output SQNR {rep.extra['output_sqnr_db']} dB, "
+          f"top-1 agreement {rep.extra['top1_agreement']}, worst layer "
+          f"{min(lay['sqnr_db'] for lay in rep.layers)} dB")
+    assert rep.extra["output_sqnr_db"] >= OUTPUT_FLOOR_DB
+    assert rep.previous is not None and rep.previous.stage == "deploy"
+    assert len(rep.layers) == _layers(deployed) and rep.extra["kept_float"] == []
+    assert all(lay["int8"] and lay["sqnr_db"] >= LAYER_FLOOR_DB for lay in rep.layers)
+    x = random_clips(data[0].shape, seed=99)  # held-out clip, against the vanilla model itself
+    with torch.no_grad():
+        assert sqnr_db(model(x), q(x)) >= OUTPUT_FLOOR_DB - 2
+
+
+def test_random_x3d_amplifies_noise(xs):
+    """Why the output floor is under 20 dB: the fp32 network itself turns 35 dB into < 20 dB."""
+    model, _, data = xs
+    gen = torch.Generator().manual_seed(0)
+
+    def add_noise(_m, _a, out):
+        return out + torch.randn(out.shape, generator=gen) * out.pow(2).mean().sqrt() * 10 ** (-35 / 20)
+
+    handle = model.stem.register_forward_hook(add_noise)
+    try:
+        with torch.no_grad():
+            noisy = model(data[0])
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        assert sqnr_db(model(data[0]), noisy) < 20.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", _backends())
+def test_x3d_s_int8(backend):
+    model = fxaccel.zoo.x3d("S")
+    x = fxaccel.zoo.example_input("S")
+    deployed = deploy(model, x, target=TARGET[backend], verify=False, op_counts=False)
+    q = quantize(deployed, [random_clips(x.shape, seed=i + 1) for i in range(4)], backend=backend)
+    rep = fxaccel.report_of(q)
+    print(f"\nX3D-S {backend}: output SQNR {rep.extra['output_sqnr_db']} dB")
+    assert rep.extra["output_sqnr_db"] >= OUTPUT_FLOOR_DB - 2  # deeper than XS: more accumulation
+    assert all(lay["int8"] and lay["sqnr_db"] >= LAYER_FLOOR_DB for lay in rep.layers)
