@@ -2,13 +2,18 @@
 
     >>> import fxaccel
     >>> model, x = fxaccel.zoo.x3d("XS"), fxaccel.zoo.example_input("XS")
-    >>> gm = fxaccel.transmute(model, x)          # efficient blocks, same numerics
-    >>> print(fxaccel.report_of(gm))               # what each pass did  # doctest: +SKIP
+    >>> gm = fxaccel.transmute(model, x)                       # efficient blocks, same numerics
+    >>> fast = fxaccel.deploy(gm, x, target="x86")             # deploy form for a target
+    >>> fxaccel.report_of(fast).stage
+    'deploy'
 
 Stability: the names in ``__all__`` are public.
 """
-from . import blocks, testing, zoo
+from . import blocks, lowering, testing, zoo
+from .deploying import DeployError, deploy
+from .exporting import export
 from .pipeline import STAGES, PassContext, list_passes, register_pass, unregister_pass
+from .quantizing import quantize
 from .report import Report, report_of
 from .rules import Rule
 from .targets import TARGETS, Target, get_target
@@ -18,7 +23,7 @@ from .transmuting import load_vanilla_state_dict, transmute
 __version__ = "0.1.0"
 
 __all__ = [
-    "STAGES", "TARGETS", "PassContext", "Report", "Rule", "Target", "blocks", "get_target",
-    "list_passes", "load_vanilla_state_dict", "register_pass", "report_of", "testing", "trace",
-    "transmute", "unregister_pass", "zoo",
+    "STAGES", "TARGETS", "DeployError", "PassContext", "Report", "Rule", "Target", "blocks", "deploy",
+    "export", "get_target", "list_passes", "load_vanilla_state_dict", "lowering", "quantize",
+    "register_pass", "report_of", "testing", "trace", "transmute", "unregister_pass", "zoo",
 ]

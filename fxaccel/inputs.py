@@ -39,10 +39,11 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
 
 
 def run(model: nn.Module, inputs: tuple, *, what: str = "the model") -> Any:
-    """Run ``model`` on ``inputs`` in eval mode without gradients; a failure names the input shapes."""
+    """Run ``model`` on copies of ``inputs`` (a model may write into its input) in eval mode without
+    gradients; a failure names the input shapes."""
     with torch.no_grad(), eval_mode(model):
         try:
-            return model(*inputs)
+            return model(*(t.clone() for t in inputs))
         except Exception as err:
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise ValueError(

@@ -106,6 +106,14 @@ class Report:
         for p in self.passes:
             t.add_row(p.name, str(p.matched), str(p.rewritten), str(len(p.skipped)), f"{p.seconds * 1e3:.1f}")
         console.print(t)
+        if self.layers:
+            cols = list(dict.fromkeys(k for row in self.layers for k in row))
+            lt = Table(title=f"{self.stage}: per layer", title_justify="left")
+            for col in cols:
+                lt.add_column(col)
+            for row in self.layers:
+                lt.add_row(*(_cell(row.get(c)) for c in cols))
+            console.print(lt)
         for name, s in self.skipped:
             console.print(f"  skipped by {name}: {s.where}: {s.reason}")
         for p in self.passes:
@@ -120,6 +128,14 @@ class Report:
 
     def __str__(self) -> str:
         return self.table()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
 
 
 def attach(module: torch.nn.Module, report: Report) -> None:

@@ -26,6 +26,7 @@ from typing import Any as _Any, Callable, Iterable
 
 from torch import fx, nn
 
+from .dce import eliminate_dead_code
 from .report import PassRecord
 
 
@@ -245,7 +246,7 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule, record: PassRecord) -
                 record.skip(rule.describe(m), note)
             break
     if rewritten:
-        gm.graph.eliminate_dead_code()
+        eliminate_dead_code(gm)
         gm.graph.lint()
         gm.recompile()
     record.seconds += time.perf_counter() - start

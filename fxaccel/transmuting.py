@@ -29,7 +29,7 @@ def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
     hooks = [m.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args)) for m in nested]
     try:
         with torch.no_grad(), eval_mode(gm):
-            ShapeProp(gm).propagate(*inputs)
+            ShapeProp(gm).propagate(*(t.clone() for t in inputs))
             for m in nested:
                 if id(m) in seen:
                     ShapeProp(m).propagate(*seen[id(m)])

@@ -1,16 +1,27 @@
-"""Public testing helpers: equivalence assertions and hypothesis strategies.
+"""Public testing helpers: equivalence assertions, an aten-op recorder and hypothesis strategies.
 
-Users test their own rewrite passes with these, exactly as fxaccel tests its built-ins.
+Users test their own rewrite passes with these, exactly as fxaccel tests its built-ins. The
+strategies need ``hypothesis`` (the ``test`` extra); they are imported on first use, so
+``import fxaccel`` works without it.
 
 Stability: public.
 """
-from .assertions import assert_equivalent, relative_error, sqnr_db
-from .models import build_vanilla_model, vanilla_model_specs, vanilla_models
-from .ops import record_aten_ops
-from .strategies import ACTIVATIONS, Conv3dConfig, activations, conv3d_configs, randomize_bn, seeds
+import importlib
 
-__all__ = [
-    "ACTIVATIONS", "Conv3dConfig", "activations", "assert_equivalent", "conv3d_configs",
-    "build_vanilla_model", "randomize_bn", "record_aten_ops", "relative_error", "seeds", "sqnr_db",
-    "vanilla_model_specs", "vanilla_models",
-]
+from .assertions import assert_equivalent, relative_error, sqnr_db
+from .ops import record_aten_ops
+
+_LAZY = {
+    "ACTIVATIONS": "strategies", "Conv3dConfig": "strategies", "activations": "strategies",
+    "conv3d_configs": "strategies", "randomize_bn": "strategies", "seeds": "strategies",
+    "build_vanilla_model": "models", "vanilla_model_specs": "models", "vanilla_models": "models",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["assert_equivalent", "record_aten_ops", "relative_error", "sqnr_db", *sorted(_LAZY)]

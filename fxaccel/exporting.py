@@ -1,0 +1,105 @@
+"""``export``: write a deployable artifact, load it back, and check it against the eager model."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from torch import fx, nn
+
+from .inputs import as_input_tuple
+from .pipeline import PassContext, run_stage
+from .report import Report, attach, report_of
+from .targets import get_target
+
+FORMATS = {".pte": "executorch", ".ptl": "torchscript_lite", ".pt": "torchscript"}
+_ALL = ("executorch", "torchscript_lite", "torchscript", "nnapi")
+INT8_SQNR_FLOOR = 25.0
+"""dB an int8 artifact must reach against the int8 eager model it was written from (the same
+quantized math, run by other kernels: rounding differs slightly, nothing else)."""
+
+
+def _format(path: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in _ALL:
+            raise ValueError(f"unknown export format {fmt!r}; formats: {', '.join(_ALL)}")
+        return fmt
+    try:
+        return FORMATS[path.suffix]
+    except KeyError:
+        raise ValueError(
+            f"cannot tell the export format of {str(path)!r}: use a .pte (ExecuTorch + XNNPACK), .ptl "
+            "(TorchScript lite) or .pt (TorchScript) suffix, or pass format= (also 'nnapi')"
+        ) from None
+
+
+def _is_int8(model: nn.Module) -> bool:
+    try:
+        return report_of(model).stage == "quantize"
+    except ValueError:
+        return False
+
+
+def _lower_passes(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
+    """Run the ``lower`` stage (per-format graph fixes) on a copy of an fp32 deploy-form graph."""
+    if not isinstance(model, fx.GraphModule) or _is_int8(model):
+        return model
+    try:
+        previous = report_of(model)
+    except ValueError:
+        previous = None
+    gm = copy.deepcopy(model)
+    report = Report("lower", previous.target if previous else None, previous=previous)
+    target = get_target(previous.target) if previous and previous.target else get_target("mobile_cpu")
+    ctx = PassContext("lower", target, inputs, report, options={"format": fmt})
+    gm = run_stage("lower", gm, ctx)
+    gm.recompile()
+    report.extra["format"] = fmt
+    attach(gm, report)
+    return gm
+
+
+def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: str | None = None,
+           **options) -> Path:
+    """Write ``model`` as a deployable artifact at ``path`` and return the path.
+
+    The format follows the suffix (``.pte`` ExecuTorch with the XNNPACK delegate, ``.ptl``
+    TorchScript lite interpreter, ``.pt`` TorchScript) unless ``format`` is given (``"nnapi"``
+    writes a TorchScript file wrapping an Android NNAPI model). fp32 deploy-form graphs first go
+    through the ``lower`` stage (per-format graph fixes). The artifact is loaded back and run on
+    ``example_inputs``: fp32 must match the eager model (relative error < 1e-4), int8 (a model from
+    ``fxaccel.quantize``) must reach :data:`INT8_SQNR_FLOOR` dB against it; otherwise this raises
+    ``fxaccel.lowering.ExportMismatch``. ``options`` go to the writer (``bundled_inputs=True`` for
+    TorchScript, ``interface=`` for NNAPI, ``sqnr_floor=``).
+
+    >>> import torch, fxaccel, tempfile, os
+    >>> model = torch.nn.Sequential(torch.nn.Conv3d(3, 4, (1, 3, 3), padding=(0, 1, 1)), torch.nn.ReLU())
+    >>> x = torch.randn(1, 3, 2, 8, 8)
+    >>> fast = fxaccel.deploy(model, x, target="mobile_cpu")
+    >>> path = fxaccel.export(fast, x, os.path.join(tempfile.mkdtemp(), "m.ptl"))
+    >>> path.suffix
+    '.ptl'
+    """
+    path = Path(path)
+    fmt = _format(path, format)
+    inputs = as_input_tuple(example_inputs, required=True)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"export takes an nn.Module, got {type(model).__name__}")
+    int8 = _is_int8(model)
+    if int8 and fmt != "nnapi":  # NNAPI artifacts cannot run here: conversion is the check
+        options.setdefault("sqnr_floor", INT8_SQNR_FLOOR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lowered = _lower_passes(model, inputs, fmt)
+    if fmt == "executorch":
+        from .lowering.executorch import to_pte
+
+        to_pte(lowered, inputs, path, **options)
+    elif fmt == "nnapi":
+        from .lowering.nnapi import to_nnapi
+
+        to_nnapi(lowered, inputs, path, **options)
+    else:
+        from .lowering.torchscript import to_torchscript
+
+        to_torchscript(lowered, inputs, path, lite=fmt == "torchscript_lite", **options)
+    return path
