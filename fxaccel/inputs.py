@@ -50,3 +50,22 @@ def run(model: nn.Module, inputs: tuple, *, what: str = "the model") -> Any:
                 f"running {what} on example inputs of shape {shapes} failed: {type(err).__name__}: {err}. "
                 "Check the input rank and sizes (video models take (N, C, T, H, W))"
             ) from err
+
+
+def verify_outputs(stage: str, model: nn.Module, result: nn.Module, inputs: tuple, report, rtol: float = 1e-5) -> None:
+    """Compare ``result`` against ``model`` on the example inputs; record the error in ``report``.
+
+    A safety net under the per-pass proofs: a stage that changed the numbers fails loudly.
+    """
+    from .testing.assertions import relative_error
+
+    ref, out = run(model, inputs), run(result, inputs)
+    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    err = max((relative_error(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)), default=0.0)
+    report.extra["max_relative_error"] = float(f"{err:.3g}")
+    if err > rtol:
+        raise AssertionError(
+            f"{stage} changed the model's output (relative error {err:.2e} > {rtol:g}): a pass is wrong. "
+            "Rerun with skip=[...] to find it and please report it"
+        )

@@ -10,12 +10,11 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .coverage import coverage
-from .inputs import as_input_tuple, eval_mode, run
+from .inputs import as_input_tuple, eval_mode, run, verify_outputs
 from .pipeline import PassContext, run_stage
 from .report import Report, attach
 from .rules import prune_submodules
 from .targets import get_target
-from .testing.assertions import relative_error
 from .tracing import trace_inplace
 
 
@@ -98,24 +97,10 @@ def transmute(
     if inputs is not None:
         report.coverage = coverage(gm, inputs)
         if verify:
-            _verify(model, gm, inputs, report)
+            verify_outputs("transmute", model, gm, inputs, report)
     report.extra["seconds"] = round(time.perf_counter() - start, 3)
     attach(gm, report)
     return gm
-
-
-def _verify(model: nn.Module, gm: fx.GraphModule, inputs: tuple, report: Report) -> None:
-    """Compare outputs on the example inputs: a safety net under the per-rule proofs."""
-    ref, out = run(model, inputs), run(gm, inputs)
-    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    err = max((relative_error(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)), default=0.0)
-    report.extra["max_relative_error"] = float(f"{err:.3g}")
-    if err > 1e-5:
-        raise AssertionError(
-            f"transmute changed the model's output (relative error {err:.2e} > 1e-5): a pass is wrong. "
-            "Rerun with skip=[...] to find it and please report it"
-        )
 
 
 def load_vanilla_state_dict(gm: fx.GraphModule, state_dict: dict[str, torch.Tensor], strict: bool = True):
