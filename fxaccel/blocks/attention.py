@@ -177,6 +177,11 @@ class _SqueezeExciteFolded(nn.Module):
     (rows are clip-major). Only the small pooled tensors are reshaped; the large feature map is
     scaled with a plain 4-D broadcast ``(N*T, C, H, W) * (N*T, C, 1, 1)``, so a channels-last
     runtime needs no layout change for it.
+
+    The per-clip scale is needed once per frame; instead of ``repeat`` (which XNNPACK does not
+    delegate: it would run on a portable kernel between two delegates) the expand layer is tiled
+    along its outputs, ``[W; ...; W]`` (``T`` copies), so it writes the ``(N, T*C)`` scale
+    directly: the same products and sums per output, hence bit-identical values.
     """
 
     def __init__(self, reduce: nn.Linear, act: nn.Module, expand: nn.Linear, shape: Sequence[int]):
@@ -188,13 +193,16 @@ class _SqueezeExciteFolded(nn.Module):
             tiled.weight.copy_(reduce.weight.detach().repeat(1, t) / t)
             if reduce.bias is not None:
                 tiled.bias.copy_(reduce.bias.detach())
-        self.reduce, self.act, self.expand = tiled, act, expand
+        wide = nn.Linear(expand.in_features, expand.out_features * t, bias=expand.bias is not None)
+        with torch.no_grad():
+            wide.weight.copy_(expand.weight.detach().repeat(t, 1))
+            if expand.bias is not None:
+                wide.bias.copy_(expand.bias.detach().repeat(t))
+        self.reduce, self.act, self.expand = tiled, act, wide
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True).reshape(-1, self.t * self.c)
         s = torch.sigmoid(self.expand(self.act(self.reduce(s))))
-        if self.t > 1:
-            s = s.repeat(1, self.t)
         return x * s.reshape(-1, self.c, 1, 1)
 
     def extra_repr(self) -> str:

@@ -74,18 +74,23 @@ class _GlobalAvgPoolFlat(nn.Module):
 
 class _GlobalAvgPoolFolded(nn.Module):
     """Folded ``(N*T, C, H, W) -> (N, C, 1, 1)``: a 4-D spatial mean, then the mean of each clip's
-    ``T`` frame vectors on the pooled ``(N, T, C)`` tensor (rows are clip-major)."""
+    ``T`` frame vectors on the pooled ``(N, T, C)`` tensor (rows are clip-major).
+
+    Spelt as one mean, ``reshape(N, T, C, H*W).permute(0, 2, 1, 3).mean((-1, -2), keepdim=True)``:
+    XNNPACK delegates only 4-D means over the two innermost dims with ``keepdim=True``, so a
+    per-clip frame mean ``(N, T, C).mean(1)`` would run outside the delegate on ExecuTorch's
+    portable kernel. The permute moves the head's small feature map once (e.g. 432x4x5x5)."""
 
     def __init__(self, shape: Sequence[int]):
         super().__init__()
-        _, c, t, _, _ = shape
-        self.c, self.t = int(c), int(t)
+        _, c, t, h, w = shape
+        self.c, self.t, self.hw = int(c), int(t), int(h) * int(w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean((2, 3), keepdim=True)
-        if self.t > 1:
-            s = s.reshape(-1, self.t, self.c).mean(1)
-        return s.reshape(-1, self.c, 1, 1)
+        if self.t == 1:
+            return x.mean((2, 3), keepdim=True)
+        x = x.reshape(-1, self.t, self.c, self.hw).permute(0, 2, 1, 3)
+        return x.mean((-1, -2), keepdim=True)
 
     def extra_repr(self) -> str:
         return f"t={self.t}, channels={self.c}"
