@@ -27,6 +27,15 @@ HAS_EXECUTORCH = importlib.util.find_spec("executorch") is not None
 needs_executorch = pytest.mark.skipif(not HAS_EXECUTORCH, reason="needs the executorch extra")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: commands stay quick on a shared machine (two threads wait on each other under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run(capsys, *argv):
     code = cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
