@@ -325,3 +325,24 @@ def test_parse_shape_round_trips(shape, sep):
 def test_parse_shape_rejects_non_shapes(text):
     with pytest.raises(SpecError, match="not a shape"):
         parse_shape(text)
+
+
+# ------------------------------------------------------------------ tools/bench.py (smoke only: timings need an idle machine)
+
+
+def test_bench_tool_smoke_writes_the_page_and_the_plot(tmp_path, monkeypatch):
+    root = HERE.parents[1]
+    monkeypatch.syspath_prepend(str(root / "tools"))
+    spec = importlib.util.spec_from_file_location("_bench_tool", root / "tools" / "bench.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    argv = ["--smoke", "--out", str(tmp_path), "--forms", "vanilla,x86", "--input-shape", "1,3,4,32,32",
+            "--threads", "1"]
+    assert tool.main(argv) == 0
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "python tools/bench.py --smoke" in page and "matmul ceiling" in page and "load average" in page
+    table = [ln for ln in page.splitlines() if ln.startswith("| x3d_xs |")]
+    assert [ln.split("|")[2].strip() for ln in table] == ["vanilla", "x86"]
+    assert "| 1.00x |" in table[0]
+    png = (tmp_path / "benchmarks.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in png[-12:]

@@ -1,0 +1,168 @@
+"""Write docs/benchmarks.md and docs/benchmarks.png: latency of zoo models across forms and runtimes.
+
+    python tools/bench.py                      # the checked-in report: X3D-XS and X3D-S, 1 and 2 threads
+    python tools/bench.py --smoke --out /tmp/b # 1 repeat, X3D-XS, cheap forms: checks the script runs
+
+For each model and thread count every form (vanilla eager, transmuted, x86 and mobile deploy forms
+in eager torch, .ptl, .pte fp32, .pte int8) is built once and timed (median of --repeats runs
+after --warmup). The table gives the speedup over vanilla eager at the same thread count, the
+achieved GFLOP/s (the vanilla model's FLOPs over the form's time) and its share of this CPU's
+measured fp32 matmul ceiling; the page records the exact command, the machine and the load
+average before and after. Run it on an idle machine: under load, two-thread timings are
+meaningless (shared/DESIGN.md). The plot is written without matplotlib (tools/_png.py).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _png import Canvas  # noqa: E402
+
+from fxaccel import zoo  # noqa: E402
+from fxaccel.benchmarking import FORMS, bench, machine_info, matmul_ceiling_gflops  # noqa: E402
+from fxaccel.modelspec import parse_shape  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_FORMS = "vanilla,transmuted,x86,mobile,ptl,pte,pte_int8"
+SMOKE_FORMS = "vanilla,x86,mobile"
+# bar colours per form (plot)
+COLORS = {"vanilla": (120, 120, 120), "transmuted": (160, 160, 160), "x86": (70, 130, 200),
+          "mobile": (140, 180, 230), "ptl": (230, 160, 60), "pte": (60, 170, 90), "pte_int8": (30, 120, 60)}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=["x3d_xs", "x3d_s"], help="zoo names (default: x3d_xs x3d_s)")
+    ap.add_argument("--forms", default=ALL_FORMS, help=f"comma-separated, from {','.join(FORMS)}")
+    ap.add_argument("--threads", nargs="+", type=int, default=None,
+                    help="thread counts (default: 1 2; --smoke: torch's current count)")
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--calib", type=int, default=8, help="random calibration clips for pte_int8")
+    ap.add_argument("--input-shape", default=None, help="override every model's input (smoke tests)")
+    ap.add_argument("--out", default=None, help="directory for benchmarks.md/.png (default: docs/; "
+                                                "--smoke: a temporary directory)")
+    ap.add_argument("--smoke", action="store_true",
+                    help=f"check the script: 1 repeat, no warmup, x3d_xs only, forms {SMOKE_FORMS}, current threads")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.repeats, args.warmup, args.models = 1, 0, ["x3d_xs"]
+        args.threads = args.threads or [torch.get_num_threads()]
+        if args.forms == ALL_FORMS:
+            args.forms = SMOKE_FORMS
+    args.threads = args.threads or [1, 2]
+    args.forms = [f.strip() for f in args.forms.split(",") if f.strip()]
+    unknown = [f for f in args.forms if f not in FORMS]
+    if unknown:
+        ap.error(f"unknown form(s) {unknown}; known: {', '.join(FORMS)}")
+    return args
+
+
+def run(args, command: str) -> dict:
+    """Measure everything; returns what the page and the plot are made of."""
+    loadavg_before = os.getloadavg()
+    ceilings = {t: matmul_ceiling_gflops(t) for t in args.threads}
+    rows, inputs = [], {}
+    with tempfile.TemporaryDirectory(prefix="fxaccel-bench-") as work:
+        for name in args.models:
+            model = zoo.create(name)
+            shape = parse_shape(args.input_shape) if args.input_shape else None
+            x = zoo.random_clips(shape) if shape else zoo.example_input(name)
+            inputs[name] = tuple(x.shape)
+            for threads in args.threads:
+                print(f"{name}, {threads} thread(s): {', '.join(args.forms)}", file=sys.stderr, flush=True)
+                rows += bench(model, (x,), args.forms, name=name, repeats=args.repeats, warmup=args.warmup,
+                              threads=threads, workdir=Path(work) / name, calib=args.calib,
+                              ceiling_gflops=ceilings[threads])
+    return {"command": command, "rows": rows, "inputs": inputs, "ceilings": ceilings, "machine": machine_info(max(args.threads)),
+            "loadavg_before": loadavg_before, "loadavg_after": os.getloadavg(), "args": args}
+
+
+def _fmt(v, spec: str, suffix: str = "") -> str:
+    return "-" if v is None else f"{v:{spec}}{suffix}"
+
+
+def markdown(result: dict, png_name: str) -> str:
+    args, m = result["args"], result["machine"]
+    lines = [
+        "# Benchmarks", "",
+        "Generated by `tools/bench.py`; do not edit by hand, rerun the command instead:", "",
+        "```bash", result["command"], "```", "",
+        f"Measured {datetime.date.today().isoformat()}. Median of {args.repeats} runs after {args.warmup} "
+        "warm-up runs; speedup is over vanilla eager torch at the same thread count; GFLOP/s is the "
+        "vanilla model's FLOPs (convolutions and matmuls, 2 per multiply-accumulate) divided by the "
+        "form's median time, so every form of a model is credited with the same work.", "",
+        "Inputs (N, C, T, H, W): " + ", ".join(f"{n} {s}" for n, s in result["inputs"].items()) + ".", "",
+        "## Machine", "",
+        f"- CPU: {m['cpu']} ({m['cores']} cores visible)",
+        f"- torch {m['torch']}, executorch {m['executorch'] or 'not installed'}, Python {m['python']}, {m['platform']}",
+        "- fp32 matmul ceiling (best `torch.mm` of two 1024x1024 matrices): "
+        + ", ".join(f"{g:.1f} GFLOP/s at {t} thread(s)" for t, g in result["ceilings"].items()),
+        f"- load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in result['loadavg_before'])}; "
+        f"after: {', '.join(f'{v:.2f}' for v in result['loadavg_after'])}",
+        "", "## Latency", "",
+        "| model | form | runtime | precision | threads | median ms | speedup vs vanilla eager | GFLOP/s "
+        "| share of matmul ceiling | note |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r.model} | {r.form} | {r.runtime} | {r.precision} | {r.threads or '-'} | "
+                     f"{_fmt(r.median_ms, '.2f')} | {_fmt(r.speedup, '.2f', 'x')} | {_fmt(r.gflops, '.1f')} | "
+                     f"{_fmt(None if r.ceiling_share is None else 100 * r.ceiling_share, '.1f', '%')} | "
+                     f"{r.note.replace('|', '/')} |")
+    lines += ["", f"![Median latency by form]({png_name})", "", "## Forms", ""]
+    lines += [f"- `{f.name}` ({f.runtime}, {f.precision}): {f.description}" for f in FORMS.values()
+              if f.name in args.forms]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict) -> bytes:
+    """Horizontal bars: one panel per (model, threads), one bar per form, labelled with the median ms."""
+    rows = [r for r in result["rows"] if r.median_ms]
+    panels: dict[tuple, list] = {}
+    for r in rows:
+        panels.setdefault((r.model, r.threads), []).append(r)
+    bar_h, gap, label_w, bar_w, pad = 16, 5, 140, 420, 12
+    height = 40 + sum(28 + len(p) * (bar_h + gap) + pad for p in panels.values()) + 20
+    c = Canvas(label_w + bar_w + 170, max(height, 80))
+    c.text(pad, pad, "MEDIAN LATENCY BY FORM (MS, LOWER IS BETTER)", (0, 0, 0), 2)
+    y = 40
+    for (model, threads), items in panels.items():
+        c.text(pad, y + 6, f"{model} - {threads} THREAD(S)", (0, 0, 0), 2)
+        y += 28
+        top = max(r.median_ms for r in items)
+        for r in items:
+            c.text(pad, y + 4, r.form, (40, 40, 40), 1)
+            w = max(1, round(bar_w * r.median_ms / top))
+            c.rect(label_w, y, w, bar_h, COLORS.get(r.form, (100, 100, 100)))
+            label = f"{r.median_ms:.1f} MS" + (f"  {r.speedup:.2f}X" if r.speedup else "")
+            c.text(label_w + w + 6, y + 4, label, (0, 0, 0), 1)
+            y += bar_h + gap
+        c.rect(label_w, y, 1, 1, (255, 255, 255))
+        y += pad
+    return c.png()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    command = "python " + " ".join(shlex.quote(a) for a in ["tools/bench.py", *(sys.argv[1:] if argv is None else argv)])
+    out = Path(args.out) if args.out else (Path(tempfile.mkdtemp(prefix="fxaccel-bench-smoke-")) if args.smoke
+                                           else ROOT / "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    result = run(args, command)
+    (out / "benchmarks.png").write_bytes(plot(result))
+    (out / "benchmarks.md").write_text(markdown(result, "benchmarks.png"))
+    print(f"wrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
