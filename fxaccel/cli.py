@@ -13,7 +13,8 @@ MODEL is a zoo name, ``package.module:factory`` / ``file.py:factory`` (with ``--
 (``bench`` only) a ``.pte`` / ``.ptl`` / ``.pt`` file; see :mod:`fxaccel.modelspec`.
 
 Exit status: 0 success; 2 bad usage or bad input (unknown model, missing file, wrong input shape,
-a model that cannot be deployed, a missing optional dependency); 1 an internal failure. Errors
+a model that cannot be deployed or exported, a missing optional dependency); 1 a failure (int8
+below its SQNR floor, or an internal error). Errors
 are one line on stderr; ``--debug`` adds the traceback. ``--json`` prints one JSON document on
 stdout instead of tables (errors then also as ``{"error": ..., "exit_code": ...}``). Progress bars
 go to stderr, only when it is a terminal.
@@ -41,6 +42,10 @@ DEFAULT_MODEL = "x3d_xs"
 
 class _Usage(Exception):
     """A problem the user can fix (exit status 2)."""
+
+
+class _Quality(Exception):
+    """The result was built but is not good enough (exit status 1)."""
 
 
 # ------------------------------------------------------------------ output helpers
@@ -231,9 +236,13 @@ def cmd_export(args, out: _Out) -> int:
     suffix = path.suffix
     if suffix not in (".pte", ".ptl", ".pt"):
         raise _Usage(f"cannot tell the format of {args.out!r}: end it in .pte (ExecuTorch), .ptl (TorchScript "
-                     "lite) or .pt (TorchScript)")
-    if suffix == ".pte" and args.target != "mobile_cpu":
-        raise _Usage("a .pte runs on ExecuTorch+XNNPACK, which has no 3-D convolution: use --target mobile_cpu")
+                     "lite) or .pt (TorchScript, or NNAPI with --format nnapi)")
+    if args.format == "nnapi" and (suffix != ".pt" or args.int8):
+        raise _Usage("--format nnapi writes an fp32 TorchScript file wrapping the NNAPI model: use a .pt path "
+                     "and no --int8")
+    if (suffix == ".pte" or args.format == "nnapi") and args.target != "mobile_cpu":
+        raise _Usage(f"{'a .pte runs on ExecuTorch+XNNPACK' if suffix == '.pte' else 'NNAPI'}, which has no "
+                     "3-D convolution: use --target mobile_cpu")
     if args.calib < 1:
         raise _Usage(f"--calib must be at least 1, got {args.calib}")
     steps = 3 + (1 if args.int8 else 0)
@@ -242,7 +251,7 @@ def cmd_export(args, out: _Out) -> int:
             subject = _subject(args)
         with step(f"deploying for {args.target}"):
             fp32 = _deploy(subject.model, subject, args.target)
-        model, info = fp32, {"format": suffix[1:], "target": args.target, "precision": "fp32"}
+        model, info = fp32, {"format": args.format or suffix[1:], "target": args.target, "precision": "fp32"}
         if args.int8:
             from .quantizing import quantize
             from .report import report_of
@@ -255,13 +264,17 @@ def cmd_export(args, out: _Out) -> int:
             qrep = report_of(model).extra
             info.update(precision="int8", backend=backend, output_sqnr_db=qrep.get("output_sqnr_db"),
                         top1_agreement=qrep.get("top1_agreement"))
+            if not qrep.get("output_sqnr_db", float("inf")) >= args.sqnr_floor:
+                raise _Quality(f"int8 output SQNR {qrep.get('output_sqnr_db')} dB vs fp32 is below --sqnr-floor "
+                               f"{args.sqnr_floor} dB: calibrate on more clips (--calib), or quantize in Python "
+                               "with keep_float= / skip= (docs/int8.md)")
         with step(f"writing {path.name}"):
-            info.update(_write(model, fp32, subject, path, args))
+            info.update(_write(model, subject, path, args.format))
     info.update(model=subject.name, input_shape=_shape(subject), path=str(path), bytes=path.stat().st_size)
     out.emit(info)
     out.print(f"wrote {path} ({info['bytes'] / 1e6:.2f} MB, {info['format']}, {info['precision']}, "
               f"target {args.target}, input {tuple(subject.inputs[0].shape)})")
-    for key in ("delegation", "check", "output_sqnr_db", "top1_agreement", "skipped"):
+    for key in ("check", "output_sqnr_db", "top1_agreement"):
         if info.get(key) not in (None, [], ""):
             out.print(f"  {key}: {info[key]}")
     if args.int8:
@@ -270,17 +283,12 @@ def cmd_export(args, out: _Out) -> int:
     return EXIT_OK
 
 
-def _write(model, fp32, subject, path: Path, args) -> dict[str, Any]:
-    floor = args.sqnr_floor if args.int8 else None
-    if path.suffix == ".pte":
-        from .lowering.executorch import to_pte
+def _write(model, subject, path: Path, fmt: str | None) -> dict[str, Any]:
+    """``fxaccel.export``: the lower stage, the writer, and the load-back check (raises on mismatch)."""
+    from .exporting import export
 
-        art = to_pte(model, subject.inputs, path, sqnr_floor=floor, reference=fp32 if args.int8 else None)
-        return {"delegation": str(art.report).splitlines()[0], "check": art.check}
-    from .lowering.torchscript import to_torchscript
-
-    ts = to_torchscript(model, subject.inputs, path, sqnr_floor=floor)
-    return {"check": ts.check, "skipped": ts.skipped}
+    export(model, subject.inputs, path, format=fmt)
+    return {"check": "loaded back and compared with the model: ok"}
 
 
 def cmd_report(args, out: _Out) -> int:
@@ -412,8 +420,8 @@ def cmd_run(args, out: _Out) -> int:
         out.print(f"[bold]deploy[/bold] {t}: verified, max relative error {extra.get('max_relative_error')} "
                   f"({extra.get('seconds')} s)")
     if pte:
-        out.print(f"[bold]export[/bold] {pte} ({Path(pte).stat().st_size / 1e6:.2f} MB): "
-                  f"{next((r.note for r in rows if r.form == 'pte'), '')}")
+        out.print(f"[bold]export[/bold] {pte} ({Path(pte).stat().st_size / 1e6:.2f} MB): loaded back in "
+                  "ExecuTorch and verified against the model")
     elif not args.no_pte:
         reason = next((r.note for r in rows if r.form == "pte"), "")
         out.note(f"export: no .pte ({reason}); continuing without it")
@@ -517,15 +525,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_deploy)
 
     p = add("export", "write a .pte / .ptl / .pt artifact",
-            "Deploy MODEL and write OUT: .pte (ExecuTorch + XNNPACK, needs fxaccel[executorch]), .ptl\n"
-            "(TorchScript lite interpreter) or .pt (TorchScript). The artifact is loaded back and checked\n"
-            "against the model (fp32: relative error; int8: SQNR floor).", [_model_args()])
+            "Deploy MODEL and write OUT with fxaccel.export: .pte (ExecuTorch + XNNPACK, needs\n"
+            "fxaccel[executorch]), .ptl (TorchScript lite interpreter), .pt (TorchScript; NNAPI with\n"
+            "--format nnapi). The artifact is loaded back and checked against the model it was written\n"
+            "from (fp32: relative error; int8: SQNR).", [_model_args()])
     p.add_argument("out", metavar="OUT", help="output file: .pte, .ptl or .pt")
     _target(p)
     p.add_argument("--int8", action="store_true", help="quantize to int8 (xnnpack for .pte, qnnpack/x86 for TorchScript)")
     p.add_argument("--calib", type=int, default=8, metavar="N", help="random calibration clips for --int8 (default 8)")
     p.add_argument("--sqnr-floor", type=float, default=15.0, metavar="DB",
-                   help="with --int8: the least SQNR (dB) vs fp32 the artifact must reach (default 15)")
+                   help="with --int8: the least output SQNR (dB) of the int8 model vs fp32 on the calibration "
+                        "clips (default 15)")
+    p.add_argument("--format", choices=("nnapi",), default=None,
+                   help="nnapi: an Android NNAPI model in a .pt file (converted and loaded here, runs on Android)")
     p.set_defaults(func=cmd_export)
 
     p = add("report", "what transmute (and deploy) did; graph pictures",
@@ -555,10 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _exit_code(err: BaseException) -> int:
     from .deploying import DeployError
-    from .lowering.errors import MissingDependency
+    from .lowering.errors import MissingDependency, UnsupportedOps
     from .modelspec import SpecError
 
-    return EXIT_USAGE if isinstance(err, (_Usage, SpecError, DeployError, MissingDependency)) else EXIT_INTERNAL
+    usage = (_Usage, SpecError, DeployError, MissingDependency, UnsupportedOps)  # the model or setup, not us
+    return EXIT_USAGE if isinstance(err, usage) else EXIT_INTERNAL
 
 
 def _one_line(err: BaseException, code: int) -> str:
@@ -566,7 +579,7 @@ def _one_line(err: BaseException, code: int) -> str:
     text = lines[0] if lines else type(err).__name__
     if len(lines) > 1:
         text += f" (+{len(lines) - 1} more lines: --debug)"
-    if code == EXIT_INTERNAL:
+    if code == EXIT_INTERNAL and not isinstance(err, _Quality):
         text = f"internal error: {type(err).__name__}: {text}; rerun with --debug for the traceback"
     return text
 
