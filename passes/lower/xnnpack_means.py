@@ -42,7 +42,7 @@ def _rewrite(gm: fx.GraphModule, node: fx.Node, shape, dims, out) -> None:
             r = math.prod(shape[d] for d in dims)
             x = g.call_method("reshape", (x, 1, k, r, 1))
         y = g.call_method("mean", (x, (-1, -2)), {"keepdim": True})
-        y = g.call_method("reshape", (y, *out))
+        y = g.call_method("reshape", (y, tuple(out)))  # a tuple: out may be () (a full mean)
     node.replace_all_uses_with(y)
     g.erase_node(node)
 
