@@ -1,14 +1,21 @@
 """Coverage: the share of Conv3d multiply-accumulates that run inside efficient blocks."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from torch import nn
 
 from .blocks.base import EfficientBlock
 from .inputs import run
 
 
-def conv3d_macs(model: nn.Module, inputs: tuple) -> dict[str, tuple[int, bool]]:
-    """Per Conv3d module path: (MACs for ``inputs``, whether it sits inside an efficient block)."""
+@contextlib.contextmanager
+def conv3d_macs(model: nn.Module) -> Iterator[dict[str, tuple[int, bool]]]:
+    """While active, record per Conv3d module path: (MACs run, whether it is inside a block).
+
+    A context manager, so the measurement rides on a forward pass the caller runs anyway.
+    """
     inside: set[str] = set()
     for path, m in model.named_modules():
         if isinstance(m, EfficientBlock):
@@ -23,17 +30,20 @@ def conv3d_macs(model: nn.Module, inputs: tuple) -> dict[str, tuple[int, bool]]:
                 macs[path] = (prev + out.numel() * per_out, path in inside)
             hooks.append(m.register_forward_hook(hook))
     try:
-        run(model, inputs)
+        yield macs
     finally:
         for h in hooks:
             h.remove()
-    return macs
 
 
-def coverage(model: nn.Module, inputs: tuple) -> float | None:
-    """Share of Conv3d MACs inside efficient blocks; ``None`` when the model runs no Conv3d."""
-    macs = conv3d_macs(model, inputs)
+def share_inside(macs: dict[str, tuple[int, bool]]) -> float | None:
+    """Share of the recorded MACs inside blocks; ``None`` when no Conv3d ran."""
     total = sum(m for m, _ in macs.values())
     return None if total == 0 else sum(m for m, ok in macs.values() if ok) / total
 
 
+def coverage(model: nn.Module, inputs: tuple) -> float | None:
+    """Share of Conv3d MACs inside efficient blocks for one run on ``inputs``."""
+    with conv3d_macs(model) as macs:
+        run(model, inputs)
+    return share_inside(macs)

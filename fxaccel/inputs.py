@@ -45,11 +45,19 @@ def run(model: nn.Module, inputs: tuple, *, what: str = "the model") -> Any:
         try:
             return model(*(t.clone() for t in inputs))
         except Exception as err:
-            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
-            raise ValueError(
-                f"running {what} on example inputs of shape {shapes} failed: {type(err).__name__}: {err}. "
-                "Check the input rank and sizes (video models take (N, C, T, H, W))"
-            ) from err
+            raise bad_inputs(what, inputs, err) from err
+
+
+def bad_inputs(what: str, inputs: tuple, err: Exception) -> ValueError:
+    """The error for a model that fails on its example inputs, naming their shapes."""
+    while err.__cause__ is not None:  # ShapeProp wraps the model's own error
+        err = err.__cause__
+    shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+    first = (str(err).strip().splitlines() or [""])[0]
+    return ValueError(
+        f"running {what} on example inputs of shape {shapes} failed: {type(err).__name__}: {first}. "
+        "Check the input rank and sizes (video models take (N, C, T, H, W))"
+    )
 
 
 def verify_outputs(stage: str, model: nn.Module, result: nn.Module, inputs: tuple, report, rtol: float = 1e-5) -> None:

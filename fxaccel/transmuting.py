@@ -9,8 +9,8 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from .coverage import coverage
-from .inputs import as_input_tuple, eval_mode, run, verify_outputs
+from .coverage import conv3d_macs, share_inside
+from .inputs import as_input_tuple, bad_inputs, eval_mode, run, verify_outputs
 from .pipeline import PassContext, run_stage
 from .report import Report, attach
 from .rules import prune_submodules
@@ -18,17 +18,21 @@ from .targets import get_target
 from .tracing import trace_inplace
 
 
-def propagate_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
+def propagate_shapes(gm: fx.GraphModule, inputs: tuple, what: str = "the model") -> None:
     """Record ``tensor_meta`` on every node of ``gm`` and of GraphModules nested in opaque leaves.
 
-    Runs in eval mode without gradients, so BN running statistics are never updated.
+    Runs in eval mode without gradients, so BN running statistics are never updated. This is the
+    first run on the example inputs: a failure is reported with the input shapes.
     """
     nested = [m for p, m in gm.named_modules() if p and isinstance(m, fx.GraphModule)]
     seen: dict[int, tuple] = {}
     hooks = [m.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args)) for m in nested]
     try:
         with torch.no_grad(), eval_mode(gm):
-            ShapeProp(gm).propagate(*(t.clone() for t in inputs))
+            try:
+                ShapeProp(gm).propagate(*(t.clone() for t in inputs))
+            except Exception as err:
+                raise bad_inputs(what, inputs, err) from err
             for m in nested:
                 if id(m) in seen:
                     ShapeProp(m).propagate(*seen[id(m)])
@@ -77,8 +81,7 @@ def transmute(
     report = Report("transmute", prof.name)
     gm = trace_inplace(work, leaves=leaves, opaque=report.opaque)
     if inputs is not None:
-        run(model, inputs, what=f"{type(model).__name__}")  # a clear error before any rewriting
-        propagate_shapes(gm, inputs)
+        propagate_shapes(gm, inputs, what=type(model).__name__)
     ctx = PassContext("transmute", prof, inputs, report)
     gm = run_stage("canonicalize", gm, ctx, skip=skip)
     gm = run_stage("transmute", gm, ctx, skip=skip)
@@ -95,9 +98,12 @@ def transmute(
         before[converted.get(i, i)]: name for i, name in after.items() if converted.get(i, i) in before
     }
     if inputs is not None:
-        report.coverage = coverage(gm, inputs)
-        if verify:
-            verify_outputs("transmute", model, gm, inputs, report)
+        with conv3d_macs(gm) as macs:  # coverage rides on the run that verifies (or a plain one)
+            if verify:
+                verify_outputs("transmute", model, gm, inputs, report)
+            else:
+                run(gm, inputs)
+        report.coverage = share_inside(macs)
     report.extra["seconds"] = round(time.perf_counter() - start, 3)
     attach(gm, report)
     return gm
