@@ -2,10 +2,13 @@
 
 Each pass acts only when ``ctx.options["format"]`` is a format it is for:
 
-* ``inline_forms`` (executorch, nnapi): trace through the deploy-form modules so the fixes below
-  see every op.
-* ``xnnpack_means`` (executorch): every mean in the one spelling XNNPACK delegates.
-* ``nnapi_*`` (nnapi): the folded 4-D input, activations, scalar operands, reshape/view and head
-  means in spellings torch's NNAPI converter accepts.
+* ``inline_forms`` (executorch, nnapi): trace through the deploy-form modules so the fixes see
+  every op (a module that cannot be traced through is kept, with the reason in the report).
+* ``xnnpack_means`` (executorch): every mean in the one spelling XNNPACK delegates, a 4-D
+  ``mean((-1, -2), keepdim=True)``.
+
+NNAPI has no fixes yet: what still blocks the X3D deploy form (transpose/permute of the fold and
+the pool, ``pad`` of the temporal taps, ``silu``, shape arithmetic) is listed and tested in
+``tests/lowering/test_export.py``.
 """
 from . import inline_forms, xnnpack_means  # noqa: F401  (modules register their passes, in this order)
