@@ -153,7 +153,7 @@ def test_control_flow_model_transmutes_around_its_opaque_part():
     _check_same_model(model, x, gm)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(vanilla_models())
 def test_random_vanilla_models_transmute_exactly(case):
     model, x = case
