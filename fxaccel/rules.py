@@ -255,23 +255,6 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule, record: PassRecord) -
 
 # ----------------------------------------------------------------------------- graph edit helpers
 
-def replace_with_module(
-    gm: fx.GraphModule, anchor: fx.Node, last: fx.Node, module: nn.Module, args: tuple, hint: str
-) -> fx.Node:
-    """Add ``module`` as a new submodule and replace the value of ``last`` with a call to it.
-
-    The new node is inserted right after ``anchor`` (a node all ``args`` dominate). The submodule
-    gets a fresh name derived from ``hint`` so it never overwrites an existing attribute.
-    """
-    name = unique_name(gm, hint)
-    gm.add_submodule(name, module)
-    with gm.graph.inserting_after(anchor):
-        new = gm.graph.call_module(name, args)
-    last.replace_all_uses_with(new)
-    new.meta.update(last.meta)
-    return new
-
-
 def unique_name(gm: nn.Module, hint: str) -> str:
     """A dotted-free submodule name not yet used in ``gm``."""
     base = hint.replace(".", "_") or "block"
@@ -354,5 +337,5 @@ def inplace_conflict(node: fx.Node, x: _Any, inplace: bool) -> str | None:
 
 __all__ = [
     "Alt", "Any", "Fn", "arg", "Match", "Method", "Mod", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "match",
-    "call_sites", "module_of", "prune_submodules", "record_provenance", "replace_with_function", "replace_with_module", "unique_name",
+    "call_sites", "module_of", "prune_submodules", "record_provenance", "replace_with_function", "unique_name",
 ]

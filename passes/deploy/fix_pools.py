@@ -19,7 +19,7 @@ from fxaccel.blocks.pool import GlobalAvgPool3d
 from fxaccel.deploying import DeployError
 from fxaccel.pipeline import register_pass
 
-from ._common import install, shape_of
+from ._common import shape_of, swap_module_call
 from ._forms import FoldedPool3d
 
 _ADAPTIVE_MODULES = {nn.AdaptiveAvgPool1d: ("avg", 1), nn.AdaptiveAvgPool2d: ("avg", 2),
@@ -87,12 +87,7 @@ def _fix_adaptive(gm, node, ctx) -> None:
     else:
         kernel = tuple(i // o for i, o in zip(ins, out))
         module = _FIXED[(kind, rank)](kernel, kernel)
-    name = install(gm, module, f"{node.name}_fixed")
-    with gm.graph.inserting_after(node):
-        new = gm.graph.call_module(name, (node.args[0],))
-    new.meta.update(node.meta)
-    node.replace_all_uses_with(new)
-    gm.graph.erase_node(node)
+    swap_module_call(gm, node, module, f"{node.name}_fixed", (node.args[0],))
     ctx.record.rewritten += 1
 
 
@@ -111,12 +106,7 @@ def _fold_pool(gm, node, ctx) -> None:
     stride = p.get("stride") or p["kernel_size"]
     inner = FoldedPool3d(kind, shape, out, p["kernel_size"], stride, p.get("padding", 0), p.get("dilation", 1),
                          p.get("count_include_pad", True))
-    name = install(gm, TimeFolded(inner, shape, out[2]), f"{node.name}_folded")
-    with gm.graph.inserting_after(node):
-        new = gm.graph.call_module(name, (node.args[0],))
-    new.meta.update(node.meta)
-    node.replace_all_uses_with(new)
-    gm.graph.erase_node(node)
+    swap_module_call(gm, node, TimeFolded(inner, shape, out[2]), f"{node.name}_folded", (node.args[0],))
     ctx.report.layers.append({"layer": str(node.target if node.op == "call_module" else node.name),
                               "block": f"{kind}_pool3d", "form": "FoldedPool3d"})
     ctx.record.rewritten += 1

@@ -18,7 +18,7 @@ from torch import fx, nn
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import arg
 
-from ._common import install, shape_of
+from ._common import shape_of, swap_module_call
 from ._forms import FoldedInput, FoldedMean
 
 
@@ -65,12 +65,7 @@ def mean_5d(gm: fx.GraphModule, ctx) -> None:
         else:
             ctx.record.skip(node.name, f"mean over dims {dims} is not over trailing dims; kept (x86 runs it)")
             continue
-        name = install(gm, module, f"{node.name}_mean")
-        with gm.graph.inserting_after(node):
-            new = gm.graph.call_module(name, (node.args[0],))
-        new.meta.update(node.meta)
-        node.replace_all_uses_with(new)
-        gm.graph.erase_node(node)
+        swap_module_call(gm, node, module, f"{node.name}_mean", (node.args[0],))
         ctx.record.rewritten += 1
     gm.recompile()
 
