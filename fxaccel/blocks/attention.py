@@ -18,16 +18,12 @@ from torch import nn
 from ..targets import Target, get_target
 from .act import Activation, make_activation
 from .base import EfficientBlock
-from .layout import TimeFolded, check_shape
+from .layout import TimeFolded, checked
 
-# The shape guard returns its input so that, in a symbolic trace, it is one call node (fx.wrap: it
-# iterates over a shape) that dead-code elimination keeps.
-torch.fx.wrap("_checked")
+# layout.checked is one call node under symbolic tracing; fx.wrap applies per calling module.
+torch.fx.wrap("checked")
 
 
-def _checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor:
-    check_shape(name, x, expected)
-    return x
 
 
 def _resolve_activation(act: nn.Module | str) -> nn.Module:
@@ -163,7 +159,7 @@ class _SqueezeExciteFlat(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _checked("SqueezeExcite3d (x86 deploy form)", x, self.shape)
+        x = checked("SqueezeExcite3d (x86 deploy form)", x, self.shape)
         s = x.flatten(2).mean(-1)
         s = torch.sigmoid(self.expand(self.act(self.reduce(s))))
         return x * s.reshape(-1, self.shape[1], 1, 1, 1)

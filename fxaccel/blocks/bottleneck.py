@@ -19,16 +19,12 @@ from .act import Activation, make_activation
 from .attention import SqueezeExcite3d
 from .base import EfficientBlock
 from .conv import Conv3dBnAct
-from .layout import TimeFolded, check_shape
+from .layout import TimeFolded, checked
 
-# The shape guard returns its input so that, in a symbolic trace, it is one call node (fx.wrap: it
-# iterates over a shape) that dead-code elimination keeps.
-torch.fx.wrap("_checked")
+# layout.checked is one call node under symbolic tracing; fx.wrap applies per calling module.
+torch.fx.wrap("checked")
 
 
-def _checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor:
-    check_shape(name, x, expected)
-    return x
 
 
 def _as_activation(act: nn.Module | str | None) -> nn.Module:
@@ -190,7 +186,7 @@ class _X3dBottleneckDeploy(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.in_shape is not None:
-            x = _checked("X3dBottleneck (x86 deploy form)", x, self.in_shape)
+            x = checked("X3dBottleneck (x86 deploy form)", x, self.in_shape)
         y = self.conv_b(self.conv_a(x))
         if self.se is not None:
             y = self.se(y)

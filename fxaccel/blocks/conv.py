@@ -58,7 +58,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from ..targets import Target, get_target
 from .act import Activation, activation_name, make_activation
 from .base import EfficientBlock
-from .layout import TimeFolded, check_shape
+from .layout import TimeFolded, checked
 
 TEMPORAL_FORMS = ("taps", "time_as_height")
 DEFAULT_TEMPORAL_FORM = "taps"
@@ -69,13 +69,10 @@ _Pads = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 # --------------------------------------------------------------------------- shape checks
 # Leaf functions for torch.fx: the checks run in eager and under torch.export, and appear as one
 # call node (returning x, so dead-code elimination keeps them) in a symbolic trace.
-torch.fx.wrap("_checked")
+torch.fx.wrap("checked")  # layout.checked, wrapped here where it is called
 torch.fx.wrap("_checked_folded")
 
 
-def _checked(name: str, x: torch.Tensor, expected: tuple[int, ...]) -> torch.Tensor:
-    check_shape(name, x, expected)
-    return x
 
 
 def _checked_folded(name: str, x: torch.Tensor, t: int, chw: tuple[int, int, int]) -> torch.Tensor:
@@ -135,7 +132,7 @@ class Conv3dAct(nn.Module):
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _checked("Conv3dAct", x, self.in_shape)
+        x = checked("Conv3dAct", x, self.in_shape)
         if self.pad is not None:
             x = self.pad(x)
         return self.act(self.conv(x))

@@ -16,16 +16,12 @@ from torch import nn
 
 from ..targets import Target, get_target
 from .base import EfficientBlock
-from .layout import TimeFolded, check_shape
+from .layout import TimeFolded, checked
 
-# The shape guard returns its input so that, in a symbolic trace, it is one call node (fx.wrap: it
-# iterates over a shape) that dead-code elimination keeps.
-torch.fx.wrap("_checked")
+# layout.checked is one call node under symbolic tracing; fx.wrap applies per calling module.
+torch.fx.wrap("checked")
 
 
-def _checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor:
-    check_shape(name, x, expected)
-    return x
 
 
 class GlobalAvgPool3d(EfficientBlock):
@@ -68,7 +64,7 @@ class _GlobalAvgPoolFlat(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _checked("GlobalAvgPool3d (x86 deploy form)", x, self.shape)
+        x = checked("GlobalAvgPool3d (x86 deploy form)", x, self.shape)
         return x.flatten(2).mean(-1).reshape(-1, self.shape[1], 1, 1, 1)
 
 
