@@ -49,14 +49,32 @@ def install(gm: fx.GraphModule, module: nn.Module, hint: str) -> str:
 
 
 def swap_module_call(gm: fx.GraphModule, node: fx.Node, module: nn.Module, hint: str,
-                     args: tuple | None = None) -> fx.Node:
-    """Replace ``node`` by a call of ``module`` (a new submodule) on ``args`` (default: its args)."""
+                     args: tuple | None = None, also_erase: Sequence[fx.Node] = ()) -> fx.Node:
+    """Replace ``node`` by a call of ``module`` (a new submodule) on ``args`` (default: its args).
+
+    ``also_erase``: nodes of a chain ending at ``node`` that the new call replaces too (a conv
+    whose BN or ReLU was folded in); they must have no other users.
+    """
     name = install(gm, module, hint)
     with gm.graph.inserting_after(node):
         new = gm.graph.call_module(name, tuple(node.args) if args is None else args)
     new.meta.update(node.meta)
     node.replace_all_uses_with(new)
     gm.graph.erase_node(node)
+    for dead in also_erase:
+        gm.graph.erase_node(dead)
+    return new
+
+
+def wrap_input(gm: fx.GraphModule, node: fx.Node, module: nn.Module, hint: str) -> fx.Node:
+    """Route every user of placeholder ``node`` through a call of ``module`` (a new submodule)."""
+    users = list(node.users)
+    name = install(gm, module, hint)
+    with gm.graph.inserting_after(node):
+        new = gm.graph.call_module(name, (node,))
+    new.meta.update(node.meta)
+    for user in users:
+        user.replace_input_with(node, new)
     return new
 
 

@@ -11,7 +11,7 @@ from torch import fx, nn
 
 from fxaccel.pipeline import register_pass
 
-from ._common import install, is_root, shape_of
+from ._common import is_root, shape_of, wrap_input
 
 
 class ToChannelsLast3d(nn.Module):
@@ -29,13 +29,7 @@ def channels_last(gm: fx.GraphModule, ctx) -> None:
         shape = shape_of(node)
         if node.op != "placeholder" or shape is None or len(shape) != 5:
             continue
-        users = list(node.users)
-        name = install(gm, ToChannelsLast3d(), f"channels_last_{node.name}")
-        with gm.graph.inserting_after(node):
-            new = gm.graph.call_module(name, (node,))
-        new.meta.update(node.meta)
-        for u in users:
-            u.replace_input_with(node, new)
+        wrap_input(gm, node, ToChannelsLast3d(), f"channels_last_{node.name}")
         ctx.record.rewritten += 1
     gm.recompile()
 

@@ -15,7 +15,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from fxaccel.pipeline import register_pass
 
-from ._common import install
+from ._common import swap_module_call
 
 _PAIRS = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Conv3d: nn.BatchNorm3d,
           nn.Linear: nn.BatchNorm1d}
@@ -58,13 +58,7 @@ def fold_bn(gm: fx.GraphModule, ctx) -> None:
         layer, bn = gm.get_submodule(src.target), gm.get_submodule(bn_node.target)
         fuse = fuse_linear_bn_eval if isinstance(layer, nn.Linear) else fuse_conv_bn_eval
         fused = fuse(layer.eval(), bn.eval())  # new module; the originals stay untouched
-        name = install(gm, fused, f"{src.target}_bn")
-        with gm.graph.inserting_after(bn_node):
-            new = gm.graph.call_module(name, tuple(src.args))
-        new.meta.update(bn_node.meta)
-        bn_node.replace_all_uses_with(new)
-        gm.graph.erase_node(bn_node)
-        gm.graph.erase_node(src)
+        swap_module_call(gm, bn_node, fused, f"{src.target}_bn", tuple(src.args), also_erase=(src,))
         ctx.record.rewritten += 1
     gm.recompile()
 

@@ -13,7 +13,7 @@ from torch.ao.nn import intrinsic as nni
 
 from fxaccel.pipeline import register_pass
 
-from ._common import install, is_relu, single_user
+from ._common import is_relu, single_user, swap_module_call
 
 _FUSED = {nn.Conv1d: nni.ConvReLU1d, nn.Conv2d: nni.ConvReLU2d, nn.Conv3d: nni.ConvReLU3d, nn.Linear: nni.LinearReLU}
 
@@ -30,13 +30,8 @@ def fuse_relu(gm: fx.GraphModule, ctx) -> None:
             ctx.record.skip(str(node.target), "called with extra arguments")
             continue
         layer = copy.deepcopy(gm.get_submodule(node.target))
-        name = install(gm, _FUSED[type(layer)](layer, nn.ReLU(inplace=True)), f"{node.target}_relu")
-        with gm.graph.inserting_after(relu):
-            new = gm.graph.call_module(name, tuple(node.args))
-        new.meta.update(relu.meta)
-        relu.replace_all_uses_with(new)
-        gm.graph.erase_node(relu)
-        gm.graph.erase_node(node)
+        swap_module_call(gm, relu, _FUSED[type(layer)](layer, nn.ReLU(inplace=True)), f"{node.target}_relu",
+                         tuple(node.args), also_erase=(node,))
         ctx.record.rewritten += 1
     gm.delete_all_unused_submodules()
     gm.recompile()

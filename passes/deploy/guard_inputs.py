@@ -6,7 +6,7 @@ from torch import fx
 
 from fxaccel.pipeline import register_pass
 
-from ._common import install, is_root, shape_of
+from ._common import is_root, shape_of, wrap_input
 from ._forms import ShapeGuard
 
 
@@ -17,13 +17,7 @@ def guard_inputs(gm: fx.GraphModule, ctx) -> None:
         shape = shape_of(node)
         if node.op != "placeholder" or shape is None or len(shape) < 2:
             continue
-        users = list(node.users)
-        name = install(gm, ShapeGuard(shape, f"deployed model input {node.name!r}"), f"guard_{node.name}")
-        with gm.graph.inserting_after(node):
-            guard = gm.graph.call_module(name, (node,))
-        guard.meta.update(node.meta)
-        for user in users:
-            user.replace_input_with(node, guard)
+        wrap_input(gm, node, ShapeGuard(shape, f"deployed model input {node.name!r}"), f"guard_{node.name}")
         ctx.record.rewritten += 1
     gm.recompile()
 
