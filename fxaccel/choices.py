@@ -6,8 +6,11 @@ layer and its input shape, not on belief (``shared/DESIGN.md``):
 * ``temporal_conv`` (``mobile_cpu``): a ``kT x 1 x 1`` Conv3d (spatial stride 1, no spatial
   padding) as ``"taps"`` (``kT`` conv2d calls + slice-adds, stays in the folded layout) or
   ``"time_as_height"`` (one conv2d with a ``(kT, 1)`` kernel, two transposes).
-* ``pointwise_conv`` (``x86``): a 1x1x1, stride-1, unpadded Conv3d as ``"conv3d"`` (the block's
-  own form) or ``"conv2d"`` (one 1x1 conv2d on the ``(N, C, T*H, W)`` view).
+* ``pointwise_conv`` (``x86``): a 1x1x1 unpadded ungrouped Conv3d as ``"linear"`` (one GEMM on the
+  ``(N, T, H, W, C)`` view, free in channels_last_3d), ``"conv3d"`` or, at stride 1, ``"conv2d"``
+  (one 1x1 conv2d on the ``(N, C, T*H, W)`` view).
+* ``spatial_conv`` (``x86``): a ``1 x kh x kw`` Conv3d without temporal padding as ``"frames2d"``
+  (one conv2d over the ``(N*T, C, H, W)`` frames) or ``"conv3d"``.
 
 Without tuning, :func:`builtin_choice` reads :data:`BUILTIN` (per kind) and :data:`MEASURED`
 (per layer signature). With ``deploy(..., tune=True)`` a :class:`Tuner` times every candidate on
@@ -19,7 +22,7 @@ else eager) and keeps the fastest; results are cached by layer signature in memo
 >>> builtin_choice("mobile_cpu", "temporal_conv", "any-signature")
 'taps'
 >>> CANDIDATES[("x86", "pointwise_conv")]
-('conv3d', 'conv2d')
+('linear', 'conv3d', 'conv2d')
 
 Stability: experimental (``Tuner``, ``builtin_choice``, ``signature``, ``BUILTIN``, ``MEASURED``).
 """
@@ -40,7 +43,8 @@ from torch import nn
 # Candidate forms per (target, kind); the first is what the block builds by itself.
 CANDIDATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mobile_cpu", "temporal_conv"): ("taps", "time_as_height"),
-    ("x86", "pointwise_conv"): ("conv3d", "conv2d"),
+    ("x86", "pointwise_conv"): ("linear", "conv3d", "conv2d"),
+    ("x86", "spatial_conv"): ("frames2d", "conv3d"),
 }
 
 # Built-in defaults per kind. NOT MEASURED YET: these are the blocks' own default forms (the
@@ -48,14 +52,15 @@ CANDIDATES: dict[tuple[str, str], tuple[str, ...]] = {
 # to be filled from `deploy(..., tune=True)` / tools/bench_deploy.py runs on an idle machine.
 BUILTIN: dict[tuple[str, str], str] = {
     ("mobile_cpu", "temporal_conv"): "taps",
-    ("x86", "pointwise_conv"): "conv3d",
+    ("x86", "pointwise_conv"): "linear",
+    ("x86", "spatial_conv"): "frames2d",
 }
 
 # Per-signature entries measured on an idle machine: {(target, signature): form}. Empty until then.
 MEASURED: dict[tuple[str, str], str] = {}
 
 # Whether x86 deploy converts to channels_last_3d memory format. Off until measured faster.
-CHANNELS_LAST_3D: dict[str, bool] = {"x86": False}
+CHANNELS_LAST_3D: dict[str, bool] = {"x86": True}
 
 
 def signature(kind: str, conv: nn.Module, in_shape: Sequence[int], act: str = "") -> str:

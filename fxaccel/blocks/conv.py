@@ -61,6 +61,7 @@ from .base import EfficientBlock
 from .layout import TimeFolded, checked
 
 TEMPORAL_FORMS = ("taps", "time_as_height")
+X86_FORMS = ("linear", "frames2d", "conv3d")
 DEFAULT_TEMPORAL_FORM = "taps"
 
 _Pads = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -136,6 +137,93 @@ class Conv3dAct(nn.Module):
         if self.pad is not None:
             x = self.pad(x)
         return self.act(self.conv(x))
+
+
+class PointwiseLinear(nn.Module):
+    """x86 deploy form of a ``1 x 1 x 1`` conv (any stride, no padding, ``groups == 1``): a Linear
+    over the channels of the ``(N, T, H, W, C)`` view, then the activation, viewed back as 5-D.
+
+    Why: x86 deploy runs the network in ``channels_last_3d``, where that view is free, and
+    ``F.linear`` is one GEMM. A 1x1x1 Conv3d at batch 1 falls to PyTorch's slow non-oneDNN
+    kernel (im2col copies + GEMM); on the zoo X3D-XS layers the linear is 1.0-3.3x faster
+    (``docs/bench_deploy.md``). A stride keeps every s-th position first (a strided view).
+    Exact for any memory format; without channels-last the view costs a copy.
+    """
+
+    def __init__(self, in_shape: Sequence[int], stride: Sequence[int], linear: nn.Linear, act: nn.Module):
+        super().__init__()
+        self.in_shape = tuple(int(s) for s in in_shape)
+        self.stride = tuple(int(s) for s in stride)
+        self.linear = linear
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked("PointwiseLinear", x, self.in_shape)
+        if self.stride != (1, 1, 1):
+            st, sh, sw = self.stride
+            x = x[:, :, ::st, ::sh, ::sw]
+        return self.act(self.linear(x.permute(0, 2, 3, 4, 1))).permute(0, 4, 1, 2, 3)
+
+    def extra_repr(self) -> str:
+        return f"in_shape=(N, {', '.join(map(str, self.in_shape[1:]))}), stride={self.stride}"
+
+
+class FramesConv2d(nn.Module):
+    """x86 deploy form of a ``1 x kh x kw`` conv without temporal padding: one conv2d over the
+    frames of the ``(N*T, C, H, W)`` view (temporal stride: every s-th frame first).
+
+    Why: for a ``channels_last_3d`` input that view is free and is a channels-last 4-D tensor,
+    and oneDNN's conv2d takes it directly, while a batch-1 Conv3d with few channels (an X3D stem:
+    3 -> 24, 1x3x3) falls to PyTorch's slow non-oneDNN kernel: 2.5x faster on the X3D-XS stem
+    (``docs/bench_deploy.md``). The output view back is free as well, and stays channels-last
+    whatever the input's layout, so one such layer never drops the network out of it.
+    """
+
+    def __init__(self, in_shape: Sequence[int], t_stride: int, out_shape: Sequence[int], pad: _Pad | None,
+                 conv: nn.Conv2d, act: nn.Module):
+        super().__init__()
+        self.in_shape = tuple(int(s) for s in in_shape)
+        self.out_shape = tuple(int(s) for s in out_shape)
+        self.t_stride = int(t_stride)
+        self.pad = pad
+        self.conv = conv
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = checked("FramesConv2d", x, self.in_shape)
+        _, c, _, h, w = self.in_shape
+        _, o, t, ho, wo = self.out_shape
+        x = x.permute(0, 2, 3, 4, 1)  # (N, T, H, W, C): the storage order of channels_last_3d
+        if self.t_stride != 1:
+            x = x[:, ::self.t_stride]
+        # (N*T, C, H, W) in channels-last 4-D: a view, or one copy that lands in channels-last
+        x = x.reshape(-1, h, w, c).permute(0, 3, 1, 2)
+        if self.pad is not None:
+            x = self.pad(x)
+        y = self.act(self.conv(x))
+        return y.permute(0, 2, 3, 1).reshape(-1, t, ho, wo, o).permute(0, 4, 1, 2, 3)
+
+    def extra_repr(self) -> str:
+        return f"in_shape=(N, {', '.join(map(str, self.in_shape[1:]))}), t_stride={self.t_stride}"
+
+
+def is_framewise(conv: nn.Conv3d) -> bool:
+    """A ``1 x kh x kw`` conv that never mixes frames (no temporal padding): a conv2d per frame."""
+    return conv.kernel_size[0] == 1 and _pads(conv)[0] == (0, 0)
+
+
+def _inplace(act: nn.Module) -> nn.Module:
+    """The activation computed in place: x86 forms apply it to a fresh conv/linear output that
+    nothing else reads, and writing a new buffer costs a pass over memory (page faults included)."""
+    if hasattr(act, "inplace"):
+        act.inplace = True
+    return act
+
+
+def is_pointwise(conv: nn.Conv3d) -> bool:
+    """A 1x1x1 conv without padding or groups: a per-position matrix product over channels."""
+    return (tuple(conv.kernel_size) == (1, 1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
+            and _pads(conv) == ((0, 0),) * 3)
 
 
 class FramewiseConv2d(nn.Module):
@@ -308,18 +396,22 @@ class Conv3dBnAct(EfficientBlock):
         """A new module computing this block in eval semantics for inputs of ``input_shape``.
 
         BN is folded with its running statistics (whatever ``self.training`` is). ``form`` picks
-        the ``mobile_cpu`` form of a ``kT > 1`` conv: ``"taps"`` or ``"time_as_height"``
-        (``kT x 1 x 1`` convs with spatial stride 1 and no spatial padding only); ``None`` means
-        :data:`DEFAULT_TEMPORAL_FORM`. It is ignored where only one form exists (x86, ``kT == 1``).
+        among exact alternatives: on ``mobile_cpu`` the form of a ``kT > 1`` conv, ``"taps"`` or
+        ``"time_as_height"`` (``kT x 1 x 1`` convs with spatial stride 1 and no spatial padding
+        only), default :data:`DEFAULT_TEMPORAL_FORM`; on ``x86`` ``"linear"`` (the default for a
+        pointwise conv, :class:`PointwiseLinear`), ``"frames2d"`` (the default for another
+        ``1 x kh x kw`` conv, :class:`FramesConv2d`) or ``"conv3d"`` (:class:`Conv3dAct`). A form
+        that does not apply to this conv is ignored (the conv gets its default).
         """
         target = get_target(target)
-        form = DEFAULT_TEMPORAL_FORM if form is None else form
-        if form not in TEMPORAL_FORMS:
-            raise ValueError(f"unknown form {form!r}; known forms: {', '.join(TEMPORAL_FORMS)}")
+        forms = X86_FORMS if target.conv3d else TEMPORAL_FORMS
+        if form is not None and form not in forms:
+            raise ValueError(f"unknown form {form!r} for target {target.name!r}; known forms: {', '.join(forms)}")
         shape = self._deploy_shape(input_shape)
         weight, bias = self._folded_weights()
         if target.conv3d:
-            return self._deploy_conv3d(shape, weight, bias)
+            return self._deploy_conv3d(shape, weight, bias, form)
+        form = DEFAULT_TEMPORAL_FORM if form is None else form
         kt = self.conv.kernel_size[0]
         if kt == 1 and _pads(self.conv)[0] == (0, 0):
             inner = self._deploy_framewise(shape, weight, bias)
@@ -361,14 +453,26 @@ class Conv3dBnAct(EfficientBlock):
         )
         return w.detach(), b.detach()
 
-    def _deploy_conv3d(self, shape, weight, bias) -> nn.Module:
+    def _deploy_conv3d(self, shape, weight, bias, form: str | None = None) -> nn.Module:
         c = self.conv
+        if form in (None, "linear") and is_pointwise(c):
+            linear = nn.Linear(c.in_channels, c.out_channels, bias=bias is not None)
+            with torch.no_grad():
+                linear.weight.copy_(weight.reshape(c.out_channels, c.in_channels))
+                if bias is not None:
+                    linear.bias.copy_(bias)
+            return PointwiseLinear(shape, c.stride, linear, _inplace(self.act.plain()))
+        if form in (None, "frames2d") and is_framewise(c) and not is_pointwise(c):
+            pad, padding = self._spatial_pad()
+            conv = _new_conv(nn.Conv2d, weight[:, :, 0], bias, c.kernel_size[1:], c.stride[1:], padding,
+                             c.dilation[1:], c.groups)
+            return FramesConv2d(shape, c.stride[0], self._out_shape(shape), pad, conv, _inplace(self.act.plain()))
         pads = _pads(c)
         inline = c.padding_mode == "zeros" and all(lo == hi for lo, hi in pads)
         pad = None if inline else _Pad(_torch_pad_order(pads), c.padding_mode)
         conv = _new_conv(nn.Conv3d, weight, bias, c.kernel_size, c.stride,
                          tuple(lo for lo, _ in pads) if inline else 0, c.dilation, c.groups)
-        return Conv3dAct(shape, pad, conv, self.act.plain())
+        return Conv3dAct(shape, pad, conv, _inplace(self.act.plain()))
 
     def _spatial_pad(self) -> tuple[_Pad | None, tuple[int, int]]:
         """Spatial padding as conv2d padding when it can be, else as an explicit pad."""

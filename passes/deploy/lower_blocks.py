@@ -18,7 +18,8 @@ import torch
 from torch import fx, nn
 
 from fxaccel.blocks.base import EfficientBlock
-from fxaccel.blocks.conv import Conv3dAct, Conv3dBnAct, TemporalTaps, TimeAsHeight, _pads
+from fxaccel.blocks.conv import (Conv3dAct, Conv3dBnAct, FramesConv2d, PointwiseLinear, TemporalTaps, TimeAsHeight,
+                                 _pads, is_framewise, is_pointwise)
 from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import CANDIDATES, builtin_choice, signature
 from fxaccel.deploying import DeployError
@@ -38,20 +39,24 @@ def conv_kind(conv: nn.Conv3d, target: Target) -> str | None:
                 and pads[1:] == ((0, 0), (0, 0))):
             return "temporal_conv"
         return None
-    if (conv.kernel_size == (1, 1, 1) and conv.stride == (1, 1, 1) and pads == ((0, 0),) * 3
-            and conv.padding_mode == "zeros"):
+    if is_pointwise(conv):
         return "pointwise_conv"
+    if is_framewise(conv):
+        return "spatial_conv"
     return None
 
 
-def _candidates(block: Conv3dBnAct, shape, target: Target, kind: str):
-    """form -> (module, inputs) as it runs inside the network (folded layout on mobile)."""
+def _candidates(block: Conv3dBnAct, shape, target: Target, kind: str, channels_last: bool):
+    """form -> (module, inputs) as it runs inside the network (folded layout on mobile, the
+    network's memory format on x86)."""
     x = example_for((1, *shape[1:]))
     if kind == "temporal_conv":
         return {f: (block.deploy(shape, target, form=f).inner, (fold_time(x),))
                 for f in CANDIDATES[(target.name, kind)]}
-    base = block.deploy(shape, target)
-    return {"conv3d": (base, (x,)), "conv2d": (PointwiseConv2dAct(shape, base.conv, base.act), (x,))}
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    forms = [f for f in CANDIDATES[(target.name, kind)] if f != "conv2d" or block.conv.stride == (1, 1, 1)]
+    return {f: (build_conv_form(block, shape, target, f), (x,)) for f in forms}
 
 
 def choose_conv_form(block: Conv3dBnAct, shape, ctx) -> tuple[str | None, dict[str, float] | None]:
@@ -65,17 +70,18 @@ def choose_conv_form(block: Conv3dBnAct, shape, ctx) -> tuple[str | None, dict[s
     tuner = ctx.options.get("tuner")
     if tuner is None:
         return builtin_choice(target.name, kind, sig), None
-    form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, kind))
+    channels_last = bool(ctx.options.get("channels_last"))
+    if channels_last:
+        sig += "|channels_last_3d"
+    form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, kind, channels_last))
     return form, ms
 
 
 def build_conv_form(block: Conv3dBnAct, shape, target: Target, form: str | None) -> nn.Module:
     """The deploy form of ``block`` with the chosen ``form`` (5-D interface)."""
     if form == "conv2d":
-        base = block.deploy(shape, target)
+        base = block.deploy(shape, target, form="conv3d")
         return PointwiseConv2dAct(shape, base.conv, base.act)
-    if form in (None, "conv3d"):
-        return block.deploy(shape, target)
     return block.deploy(shape, target, form=form)
 
 
@@ -107,7 +113,7 @@ def _replace_part(form: nn.Module, path: str, new: nn.Module, folded: bool) -> b
         old = getattr(parent, leaf)
     except AttributeError:
         return False
-    if not isinstance(old, (Conv3dAct, TemporalTaps, TimeAsHeight)):
+    if not isinstance(old, (Conv3dAct, FramesConv2d, PointwiseLinear, TemporalTaps, TimeAsHeight)):
         return False
     setattr(parent, leaf, new.inner if folded else new)
     return True

@@ -16,8 +16,8 @@ from torch import nn
 
 from fxaccel.blocks.act import Activation, ReLU, Swish, make_activation
 from fxaccel.blocks.conv import (
-    DEFAULT_TEMPORAL_FORM, TEMPORAL_FORMS, Conv3dAct, Conv3dBnAct, FramewiseConv2d, TemporalTaps,
-    TimeAsHeight,
+    DEFAULT_TEMPORAL_FORM, TEMPORAL_FORMS, X86_FORMS, Conv3dAct, Conv3dBnAct, FramesConv2d, FramewiseConv2d,
+    PointwiseLinear, TemporalTaps, TimeAsHeight,
 )
 from fxaccel.blocks.layout import TimeFolded
 from fxaccel.targets import get_target
@@ -33,8 +33,8 @@ SPELLING = {
     "identity": lambda x: x, "relu": torch.relu, "swish": lambda x: x * torch.sigmoid(x),
     "hardswish": nn.functional.hardswish,
 }
-TARGETS = st.sampled_from(["x86", "mobile_cpu"])
 FORMS = st.sampled_from(TEMPORAL_FORMS)
+TARGET_FORMS = st.sampled_from([("x86", f) for f in X86_FORMS] + [("mobile_cpu", f) for f in TEMPORAL_FORMS])
 
 
 def _vanilla(cfg, seed, norm, act):
@@ -126,13 +126,16 @@ def test_from_modules_rejects_what_it_cannot_represent(args, error, match):
 
 # --------------------------------------------------------------------------- deploy numerics
 @settings(deadline=None, max_examples=100)
-@given(conv3d_configs(), seeds, st.booleans(), activations, TARGETS, FORMS, st.sampled_from((1, 2)))
-def test_deploy_form_matches_original(cfg, seed, norm, act, target, form, batch):
+@given(conv3d_configs(), seeds, st.booleans(), activations, TARGET_FORMS, st.sampled_from((1, 2)), st.booleans())
+def test_deploy_form_matches_original(cfg, seed, norm, act, target_form, batch, channels_last):
+    target, form = target_form
     block = _block(cfg, seed, norm, act)
     if form == "time_as_height" and not _time_as_height_applies(block.conv):
         form = DEFAULT_TEMPORAL_FORM
     deployed = block.deploy(cfg.input_shape, get_target(target), form=form)
     x = cfg.example_input(seed)[:1].expand(batch, -1, -1, -1, -1).contiguous() * 2  # batch is free
+    if channels_last:  # x86 deploy runs the network in channels_last_3d: same values, other strides
+        x = x.contiguous(memory_format=torch.channels_last_3d)
     with torch.no_grad():
         assert_equivalent(deployed, block, x, rtol=1e-5)
 
@@ -151,7 +154,11 @@ def test_deploy_form_matches_original(cfg, seed, norm, act, target, form, batch)
 def test_deploy_form_matches_original_on_edge_cases(conv, t, target):
     block = Conv3dBnAct.from_modules(conv, randomize_bn(nn.BatchNorm3d(conv.out_channels), 3), Swish()).eval()
     x = torch.randn(2, 3, t, 6, 7, generator=torch.Generator().manual_seed(0))
-    for form in TEMPORAL_FORMS if _time_as_height_applies(conv) and not isinstance(conv.padding, str) else ["taps"]:
+    if target == "x86":
+        forms = X86_FORMS
+    else:
+        forms = TEMPORAL_FORMS if _time_as_height_applies(conv) and not isinstance(conv.padding, str) else ["taps"]
+    for form in forms:
         with torch.no_grad():
             assert_equivalent(block.deploy(x.shape, target, form=form), block, x, rtol=1e-5)
 
@@ -249,9 +256,51 @@ def test_x86_deploy_keeps_one_conv3d_with_bn_folded_and_the_activation_after():
     with torch.no_grad():
         ops = record_aten_ops(deployed, x)
     assert count_ops(ops, "convolution") == count_ops(ops, "convolution", rank=5) == 1
-    assert ops[("relu", 5)] == 1
+    assert ops[("relu_", 5)] == 1  # in place on the conv's fresh output: no second buffer
     zeros = _block_with(nn.Conv3d(3, 4, 3, padding=1)).deploy(x.shape, "x86")
     assert zeros.pad is None and zeros.conv.padding == (1, 1, 1)
+
+
+@pytest.mark.parametrize("stride", [(1, 1, 1), (2, 1, 1), (1, 2, 3)])
+def test_x86_pointwise_conv_is_one_matrix_product_on_the_channels_last_view(stride):
+    block = _block_with(nn.Conv3d(6, 5, 1, stride=stride, bias=True))
+    x = torch.randn(1, 6, 4, 5, 7).contiguous(memory_format=torch.channels_last_3d)
+    deployed = block.deploy(x.shape, "x86")
+    assert type(deployed) is PointwiseLinear and deployed.linear.weight.shape == (5, 6)
+    with torch.no_grad():
+        ops = record_aten_ops(deployed, x)
+        assert_equivalent(deployed, block, x, rtol=1e-5)
+    assert count_ops(ops, "convolution") == 0
+    assert deployed(x.contiguous()).is_contiguous(memory_format=torch.channels_last_3d)  # whatever comes in
+    if stride == (1, 1, 1):  # the channels-last view needs no copy, and the bias goes in the GEMM
+        assert ops[("addmm", 1)] == 1
+        assert not any(name in ("clone", "_unsafe_view", "copy_") for name, _ in ops)
+    assert ops[("relu_", 5)] == 1
+
+
+def test_x86_framewise_conv_is_one_conv2d_over_the_frames():
+    block = _block_with(nn.Conv3d(3, 8, (1, 3, 3), stride=(2, 2, 2), padding=(0, 1, 1)))
+    x = torch.randn(2, 3, 5, 8, 8)
+    deployed = block.deploy(x.shape, "x86")
+    assert type(deployed) is FramesConv2d and deployed.t_stride == 2
+    for layout in (torch.contiguous_format, torch.channels_last_3d):  # the output is channels-last either way
+        x = x.contiguous(memory_format=layout)
+        with torch.no_grad():
+            ops = record_aten_ops(deployed, x)
+            y = deployed(x)
+            assert_equivalent(deployed, block, x, rtol=1e-5)
+        assert count_ops(ops, "convolution") == count_ops(ops, "convolution", rank=4) == 1
+        assert y.shape == (2, 8, 3, 4, 4) and y.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_x86_conv3d_form_can_be_asked_for_and_other_forms_fall_back_to_it():
+    pointwise = _block_with(nn.Conv3d(4, 4, 1))
+    assert type(pointwise.deploy((1, 4, 3, 4, 4), "x86", form="conv3d")) is Conv3dAct
+    assert type(pointwise.deploy((1, 4, 3, 4, 4), "x86", form="frames2d")) is Conv3dAct  # frames2d: not pointwise
+    temporal = _block_with(nn.Conv3d(4, 4, (3, 1, 1), padding=(1, 0, 0)))
+    assert type(temporal.deploy((1, 4, 3, 4, 4), "x86", form="linear")) is Conv3dAct
+    with pytest.raises(ValueError, match="unknown form 'taps' for target 'x86'"):
+        temporal.deploy((1, 4, 3, 4, 4), "x86", form="taps")
 
 
 def _block_with(conv):
@@ -328,11 +377,15 @@ def test_inner_forms_symbolic_trace_and_export(conv, form):
 
 
 # --------------------------------------------------------------------------- wrong shapes
-@pytest.mark.parametrize("target", ["x86", "mobile_cpu"])
-@pytest.mark.parametrize("form", TEMPORAL_FORMS)
+@pytest.mark.parametrize("target, form, conv", [
+    *[("mobile_cpu", f, nn.Conv3d(4, 4, (3, 1, 1), padding=(1, 0, 0))) for f in TEMPORAL_FORMS],
+    ("x86", "conv3d", nn.Conv3d(4, 4, (3, 1, 1), padding=(1, 0, 0))),
+    ("x86", "linear", nn.Conv3d(4, 4, 1)),
+    ("x86", "frames2d", nn.Conv3d(4, 4, (1, 3, 3), padding=(0, 1, 1))),
+])
 @pytest.mark.parametrize("bad", [(1, 4, 6, 6, 6), (1, 4, 5, 7, 6), (1, 4, 5, 6, 5), (1, 3, 5, 6, 6)])
-def test_deploy_forms_refuse_another_input_shape(target, form, bad):
-    block = _block_with(nn.Conv3d(4, 4, (3, 1, 1), padding=(1, 0, 0)))
+def test_deploy_forms_refuse_another_input_shape(target, form, conv, bad):
+    block = _block_with(conv)
     deployed = block.deploy((2, 4, 5, 6, 6), target, form=form)
     deployed(torch.randn(7, 4, 5, 6, 6))  # batch is free
     with pytest.raises(ValueError, match=r"\(N, 4, 5, 6, 6\).*" + str(bad).replace("(", r"\(").replace(")", r"\)")):

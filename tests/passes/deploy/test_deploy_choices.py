@@ -41,7 +41,8 @@ def _model(seed=0):
 
 def test_builtin_table_defaults_and_unknown_kind():
     assert builtin_choice("mobile_cpu", "temporal_conv", "x") == "taps"
-    assert builtin_choice("x86", "pointwise_conv", "x") == "conv3d"
+    assert builtin_choice("x86", "pointwise_conv", "x") == "linear"
+    assert builtin_choice("x86", "spatial_conv", "x") == "frames2d"
     with pytest.raises(KeyError, match="no built-in choice for kind 'dense'"):
         builtin_choice("x86", "dense", "x")
 
