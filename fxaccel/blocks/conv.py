@@ -56,7 +56,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from ..targets import Target, get_target
-from .act import Activation, activation_name, make_activation
+from .act import Activation, activation_name, in_place, make_activation
 from .base import EfficientBlock
 from .layout import TimeFolded, checked
 
@@ -161,7 +161,8 @@ class PointwiseLinear(nn.Module):
         x = checked("PointwiseLinear", x, self.in_shape)
         if self.stride != (1, 1, 1):
             st, sh, sw = self.stride
-            x = x[:, :, ::st, ::sh, ::sw]
+            # one copy, straight into the layout whose (N, T, H, W, C) view the GEMM reads as is
+            x = x[:, :, ::st, ::sh, ::sw].contiguous(memory_format=torch.channels_last_3d)
         return self.act(self.linear(x.permute(0, 2, 3, 4, 1))).permute(0, 4, 1, 2, 3)
 
     def extra_repr(self) -> str:
@@ -210,14 +211,6 @@ class FramesConv2d(nn.Module):
 def is_framewise(conv: nn.Conv3d) -> bool:
     """A ``1 x kh x kw`` conv that never mixes frames (no temporal padding): a conv2d per frame."""
     return conv.kernel_size[0] == 1 and _pads(conv)[0] == (0, 0)
-
-
-def _inplace(act: nn.Module) -> nn.Module:
-    """The activation computed in place: x86 forms apply it to a fresh conv/linear output that
-    nothing else reads, and writing a new buffer costs a pass over memory (page faults included)."""
-    if hasattr(act, "inplace"):
-        act.inplace = True
-    return act
 
 
 def is_pointwise(conv: nn.Conv3d) -> bool:
@@ -461,18 +454,18 @@ class Conv3dBnAct(EfficientBlock):
                 linear.weight.copy_(weight.reshape(c.out_channels, c.in_channels))
                 if bias is not None:
                     linear.bias.copy_(bias)
-            return PointwiseLinear(shape, c.stride, linear, _inplace(self.act.plain()))
+            return PointwiseLinear(shape, c.stride, linear, in_place(self.act.plain()))
         if form in (None, "frames2d") and is_framewise(c) and not is_pointwise(c):
             pad, padding = self._spatial_pad()
             conv = _new_conv(nn.Conv2d, weight[:, :, 0], bias, c.kernel_size[1:], c.stride[1:], padding,
                              c.dilation[1:], c.groups)
-            return FramesConv2d(shape, c.stride[0], self._out_shape(shape), pad, conv, _inplace(self.act.plain()))
+            return FramesConv2d(shape, c.stride[0], self._out_shape(shape), pad, conv, in_place(self.act.plain()))
         pads = _pads(c)
         inline = c.padding_mode == "zeros" and all(lo == hi for lo, hi in pads)
         pad = None if inline else _Pad(_torch_pad_order(pads), c.padding_mode)
         conv = _new_conv(nn.Conv3d, weight, bias, c.kernel_size, c.stride,
                          tuple(lo for lo, _ in pads) if inline else 0, c.dilation, c.groups)
-        return Conv3dAct(shape, pad, conv, _inplace(self.act.plain()))
+        return Conv3dAct(shape, pad, conv, in_place(self.act.plain()))
 
     def _spatial_pad(self) -> tuple[_Pad | None, tuple[int, int]]:
         """Spatial padding as conv2d padding when it can be, else as an explicit pad."""

@@ -122,18 +122,24 @@ def test_mobile_form_is_one_fold_with_4d_ops_only(t, stride):
     assert count_ops(ops, "add") >= 1
 
 
-def test_x86_form_keeps_depthwise_conv3d_pointwise_as_linear_and_adds_with_torch_add():
-    block = X3dBottleneck.build(6, 12, 6).eval()
-    x = torch.randn(1, 6, 3, 5, 5)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_x86_form_keeps_depthwise_conv3d_pointwise_as_linear_and_works_in_place(stride):
+    block = X3dBottleneck.build(6, 12, 6 * stride, stride=stride).eval()
+    x = torch.randn(2, 6, 3, 5, 5).contiguous(memory_format=torch.channels_last_3d)
+    before = x.clone()
     fast = block.deploy(x.shape, get_target("x86"))
     with torch.no_grad():
         ops = record_aten_ops(fast, x)
+        assert_equivalent(fast, block, x, rtol=1e-5)
+    assert torch.equal(x, before)  # in place on its own intermediates only, never on the input
     # conv_b (3x3x3 depthwise) stays a Conv3d; conv_a / conv_c (1x1x1) are GEMMs on the
     # channels-last view; SE's mean is flat
     assert count_ops(ops, "convolution", rank=5) == 1 and count_ops(ops, "mean", rank=5) == 0
-    assert count_ops(ops, "addmm") + count_ops(ops, "mm") == 4  # conv_a, conv_c, SE reduce and expand
-    gm = torch.fx.symbolic_trace(fast)
-    assert any(n.op == "call_function" and n.target is torch.add for n in gm.graph.nodes)
+    gemms = 4 + (stride != 1)  # conv_a, conv_c, SE reduce and expand (+ the projection shortcut)
+    assert count_ops(ops, "addmm") + count_ops(ops, "mm") == gemms
+    # the residual add and the activations after it and after SE write into fresh buffers
+    assert ops[("add_", 5)] == 1 and ops[("relu_", 5)] == 2 and ops[("silu_", 5)] == 1
+    assert ("relu", 5) not in ops and ("silu", 5) not in ops
 
 
 @pytest.mark.parametrize("target", ["x86", "mobile_cpu"])

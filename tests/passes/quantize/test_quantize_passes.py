@@ -119,7 +119,12 @@ def test_fuse_modules_folds_bn_and_relu(seed, dims, relu):
     names = [t.__name__ for t in _modules(gm)]
     assert names == [f"ConvReLU{dims}d", "LinearReLU"]
     assert rep.record("fuse_modules").rewritten == 2
-    assert_equivalent(gm, model, x, rtol=1e-5)
+    # The final ReLU can zero nearly every logit, leaving max|out| far below the values whose
+    # rounding the fold changes; the error bound is 1e-5 of the fc's pre-activation scale.
+    with torch.no_grad():
+        y = torch.relu(model.bn(model.conv(x)))
+        scale = model.fc(y.flatten(2).mean(-1)).abs().max().item()
+    assert_equivalent(gm, model, x, rtol=1e-5, atol=1e-5 * scale)
 
 
 def test_fuse_modules_leaves_shared_values_alone():
