@@ -11,6 +11,9 @@ layer and its input shape, not on belief (``shared/DESIGN.md``):
   (one 1x1 conv2d on the ``(N, C, T*H, W)`` view).
 * ``spatial_conv`` (``x86``): a ``1 x kh x kw`` Conv3d without temporal padding as ``"frames2d"``
   (one conv2d over the ``(N*T, C, H, W)`` frames) or ``"conv3d"``.
+* ``temporal_depthwise`` (``x86``): a per-channel ``kT x 1 x 1`` Conv3d as ``"conv3d"`` or
+  ``"taps"`` (``kT`` multiply-adds of frame slices); the built-in choice depends on the thread
+  count (:func:`builtin_choice`).
 
 Without tuning, :func:`builtin_choice` reads :data:`BUILTIN` (per kind) and :data:`MEASURED`
 (per layer signature). With ``deploy(..., tune=True)`` a :class:`Tuner` times every candidate on
@@ -45,21 +48,31 @@ CANDIDATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mobile_cpu", "temporal_conv"): ("taps", "time_as_height"),
     ("x86", "pointwise_conv"): ("linear", "conv3d", "conv2d"),
     ("x86", "spatial_conv"): ("frames2d", "conv3d"),
+    ("x86", "temporal_depthwise"): ("conv3d", "taps"),
 }
 
-# Built-in defaults per kind. NOT MEASURED YET: these are the blocks' own default forms (the
-# reasoning is in fxaccel/blocks/conv.py: "taps" never leaves the folded layout). The real table is
-# to be filled from `deploy(..., tune=True)` / tools/bench_deploy.py runs on an idle machine.
+# Built-in defaults per kind, from `deploy(..., tune=True)` on zoo X3D-XS/S/M (2 threads, eager,
+# channels_last_3d; docs/bench_deploy.md):
+# - x86 pointwise: "linear" was fastest on 32 of 49 layers; where conv3d won (mostly the larger
+#   maps of S and M) linear was 3-48% slower on the layer, yet per-layer tuning bought only 1-3%
+#   end to end (XS 1.45x -> 1.48x, S 1.91x -> 1.96x, M 2.16x -> 2.17x over vanilla, one run), so
+#   one rule and no per-layer table; `tune=True` is there for the rest.
+# - x86 spatial (the stems' 1x3x3 convs): "frames2d" 2.7-4.0x faster than conv3d on all three.
+# - x86 temporal depthwise (the stems' 5x1x1 convs): see builtin_choice (thread count).
+# - mobile temporal: "taps", the block's own default (it never leaves the folded layout); ExecuTorch
+#   timings are in docs/deploy_and_export.md.
 BUILTIN: dict[tuple[str, str], str] = {
     ("mobile_cpu", "temporal_conv"): "taps",
     ("x86", "pointwise_conv"): "linear",
     ("x86", "spatial_conv"): "frames2d",
+    ("x86", "temporal_depthwise"): "conv3d",
 }
 
 # Per-signature entries measured on an idle machine: {(target, signature): form}. Empty until then.
 MEASURED: dict[tuple[str, str], str] = {}
 
-# Whether x86 deploy converts to channels_last_3d memory format. Off until measured faster.
+# Whether x86 deploy converts to channels_last_3d memory format: on, measured faster (oneDNN's
+# depthwise conv3d is 4-11x faster on channels-last maps, and the GEMM forms need that view).
 CHANNELS_LAST_3D: dict[str, bool] = {"x86": True}
 
 
@@ -77,10 +90,17 @@ def signature(kind: str, conv: nn.Module, in_shape: Sequence[int], act: str = ""
 
 
 def builtin_choice(target: str, kind: str, sig: str) -> str:
-    """The form the built-in table picks for a layer (no measurement)."""
+    """The form the built-in table picks for a layer (no measurement). The x86 temporal
+    depthwise choice reads the thread count at deploy time: deploy under the thread count you run."""
     if (target, kind) not in BUILTIN:
         raise KeyError(f"no built-in choice for kind {kind!r} on target {target!r}; known: {sorted(BUILTIN)}")
-    return MEASURED.get((target, sig), BUILTIN[(target, kind)])
+    if (target, sig) in MEASURED:
+        return MEASURED[(target, sig)]
+    if (target, kind) == ("x86", "temporal_depthwise") and torch.get_num_threads() == 1:
+        # PyTorch runs this conv on oneDNN only with 2+ threads (X3D-XS stem: 0.2 ms, taps 0.8 ms);
+        # with 1 it takes a slow kernel (4.1 ms, taps 1.6 ms) in another memory format.
+        return "taps"
+    return BUILTIN[(target, kind)]
 
 
 # --------------------------------------------------------------------------- timing

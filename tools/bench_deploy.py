@@ -46,8 +46,8 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
 
 
-def _build(size: str, crop: int | None, frames: int | None, args) -> tuple[dict[str, Callable], torch.Tensor, dict]:
-    """The variants for one model: name -> callable(x)."""
+def _build(size: str, crop: int | None, frames: int | None, args):
+    """The variants for one model (name -> callable(x)), its input, build timings, the transmuted model."""
     model = zoo.x3d(size)
     x = zoo.example_input(size, batch=args.batch)
     if crop or frames:
@@ -71,10 +71,6 @@ def _build(size: str, crop: int | None, frames: int | None, args) -> tuple[dict[
     variants["mobile"] = mobile
     mobile_block = deploy(gm, x, target="mobile_cpu", layout="block", tune=tune, op_counts=False)
     variants["mobile_block"] = mobile_block
-    if not args.no_compile:
-        torch._dynamo.reset()  # each size compiles afresh, for its one static shape (as a user would)
-        variants["compile_vanilla"] = torch.compile(model, backend=args.compile_backend, dynamic=False)
-        variants["compile_x86"] = torch.compile(x86, backend=args.compile_backend, dynamic=False)
     if args.executorch:
         from fxaccel.lowering.executorch import load_pte, to_pte
 
@@ -83,7 +79,20 @@ def _build(size: str, crop: int | None, frames: int | None, args) -> tuple[dict[
             program = load_pte(to_pte(form, (x,), verify=True).buffer)
             info[f"lower_{name}_s"] = time.perf_counter() - start
             variants[name] = program
-    return variants, x, info
+    return variants, x, info, gm
+
+
+def _compile(variants: dict[str, Callable], backend: str) -> None:
+    """Fresh ``torch.compile`` variants, for this size's one static shape and this thread count.
+
+    Not reused across thread counts: eager PyTorch picks the conv3d kernel by thread count (a
+    batch-1 ``kT x 1 x 1`` conv runs oneDNN with 2 threads, the slow kernel with 1), and the two
+    return different memory formats; a graph compiled under one fails inductor's stride
+    assertion under the other (seen with torch 2.13 on the x86 deploy form, which is channels-last).
+    """
+    torch._dynamo.reset()
+    variants["compile_vanilla"] = torch.compile(variants["vanilla"], backend=backend, dynamic=False)
+    variants["compile_x86"] = torch.compile(variants["x86"], backend=backend, dynamic=False)
 
 
 def _bench(variants: dict[str, Callable], x: torch.Tensor, repeats: int, warmup: int) -> dict[str, float]:
@@ -152,14 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     rows, infos = [], []
     names: list[str] = []
     for size in args.sizes:
-        variants, x, info = _build(size, args.crop, args.frames, args)
+        variants, x, info, gm = _build(size, args.crop, args.frames, args)
         infos.append((size, info))
-        for n in variants:
-            if n not in names:
-                names.append(n)
         for threads in args.threads:
             torch.set_num_threads(threads)
+            # x86 deploy reads the thread count (fxaccel.choices.builtin_choice): deploy under it
+            variants["x86"] = deploy(gm, x, target="x86", tune=bool(args.tune), op_counts=False)
+            if not args.no_compile:
+                _compile(variants, args.compile_backend)
             ms = _bench(variants, x, args.repeats, args.warmup)
+            names += [n for n in ms if n not in names]
             rows.append({"size": size, "input": info["input"], "threads": threads, "ms": ms})
             print(f"X3D-{size} threads={threads}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()),
                   file=sys.stderr)

@@ -18,8 +18,8 @@ import torch
 from torch import fx, nn
 
 from fxaccel.blocks.base import EfficientBlock
-from fxaccel.blocks.conv import (Conv3dAct, Conv3dBnAct, FramesConv2d, PointwiseLinear, TemporalTaps, TimeAsHeight,
-                                 _pads, is_framewise, is_pointwise)
+from fxaccel.blocks.conv import (Conv3dAct, Conv3dBnAct, FramesConv2d, FrameTaps, PointwiseLinear, TemporalTaps,
+                                 TimeAsHeight, _pads, is_framewise, is_pointwise, is_temporal_depthwise)
 from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import CANDIDATES, builtin_choice, signature
 from fxaccel.deploying import DeployError
@@ -43,6 +43,8 @@ def conv_kind(conv: nn.Conv3d, target: Target) -> str | None:
         return "pointwise_conv"
     if is_framewise(conv):
         return "spatial_conv"
+    if is_temporal_depthwise(conv):
+        return "temporal_depthwise"
     return None
 
 
@@ -50,7 +52,7 @@ def _candidates(block: Conv3dBnAct, shape, target: Target, kind: str, channels_l
     """form -> (module, inputs) as it runs inside the network (folded layout on mobile, the
     network's memory format on x86)."""
     x = example_for((1, *shape[1:]))
-    if kind == "temporal_conv":
+    if not target.conv3d:
         return {f: (block.deploy(shape, target, form=f).inner, (fold_time(x),))
                 for f in CANDIDATES[(target.name, kind)]}
     if channels_last:
@@ -113,7 +115,7 @@ def _replace_part(form: nn.Module, path: str, new: nn.Module, folded: bool) -> b
         old = getattr(parent, leaf)
     except AttributeError:
         return False
-    if not isinstance(old, (Conv3dAct, FramesConv2d, PointwiseLinear, TemporalTaps, TimeAsHeight)):
+    if not isinstance(old, (Conv3dAct, FramesConv2d, FrameTaps, PointwiseLinear, TemporalTaps, TimeAsHeight)):
         return False
     setattr(parent, leaf, new.inner if folded else new)
     return True

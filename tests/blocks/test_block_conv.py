@@ -16,8 +16,8 @@ from torch import nn
 
 from fxaccel.blocks.act import Activation, ReLU, Swish, make_activation
 from fxaccel.blocks.conv import (
-    DEFAULT_TEMPORAL_FORM, TEMPORAL_FORMS, X86_FORMS, Conv3dAct, Conv3dBnAct, FramesConv2d, FramewiseConv2d,
-    PointwiseLinear, TemporalTaps, TimeAsHeight,
+    DEFAULT_TEMPORAL_FORM, TEMPORAL_FORMS, X86_FORMS, Conv3dAct, Conv3dBnAct, FramesConv2d, FrameTaps,
+    FramewiseConv2d, PointwiseLinear, TemporalTaps, TimeAsHeight,
 )
 from fxaccel.blocks.layout import TimeFolded
 from fxaccel.targets import get_target
@@ -293,14 +293,47 @@ def test_x86_framewise_conv_is_one_conv2d_over_the_frames():
         assert y.shape == (2, 8, 3, 4, 4) and y.is_contiguous(memory_format=torch.channels_last_3d)
 
 
+@settings(deadline=None, max_examples=60)
+@given(channels=st.integers(1, 6), kt=st.integers(1, 5), t=st.integers(1, 9), stride=st.integers(1, 3),
+       dilation=st.integers(1, 3), pad=st.integers(0, 3), mode=st.sampled_from(["zeros", "replicate", "circular"]),
+       bias=st.booleans(), norm=st.booleans(), act=activations, batch=st.sampled_from((1, 3)),
+       channels_last=st.booleans(), seed=seeds)
+def test_x86_frame_taps_match_the_conv(channels, kt, t, stride, dilation, pad, mode, bias, norm, act, batch,
+                                       channels_last, seed):
+    assume(t + 2 * pad >= dilation * (kt - 1) + 1)  # at least one output frame
+    assume(mode == "zeros" or pad <= t)  # torch's circular pad reads at most one wrap
+    torch.manual_seed(seed)
+    conv = nn.Conv3d(channels, channels, (kt, 1, 1), stride=(stride, 1, 1), padding=(pad, 0, 0),
+                     dilation=(dilation, 1, 1), groups=channels, bias=bias, padding_mode=mode)
+    bn = randomize_bn(nn.BatchNorm3d(channels), seed) if norm else None
+    block = Conv3dBnAct.from_modules(conv, bn, PLAIN_ACT[act]()).eval()
+    x = torch.randn(batch, channels, t, 3, 4, generator=torch.Generator().manual_seed(seed))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    deployed = block.deploy(x.shape, "x86", form="taps")
+    assert type(deployed) is FrameTaps
+    with torch.no_grad():
+        ops = record_aten_ops(deployed, x)
+        assert_equivalent(deployed, block, x, rtol=1e-5)
+        if channels_last:  # the network's layout survives the form
+            assert deployed(x).is_contiguous(memory_format=torch.channels_last_3d)
+    assert count_ops(ops, "convolution") == 0
+
+
+def test_x86_frame_taps_only_for_per_channel_temporal_convs():
+    for conv in (nn.Conv3d(4, 4, (3, 1, 1), groups=2), nn.Conv3d(4, 8, (3, 1, 1), groups=4),
+                 nn.Conv3d(4, 4, (3, 1, 3), groups=4), nn.Conv3d(4, 4, (3, 1, 1), stride=(1, 2, 1), groups=4)):
+        assert type(_block_with(conv).deploy((1, 4, 5, 6, 6), "x86", form="taps")) is Conv3dAct
+
+
 def test_x86_conv3d_form_can_be_asked_for_and_other_forms_fall_back_to_it():
     pointwise = _block_with(nn.Conv3d(4, 4, 1))
     assert type(pointwise.deploy((1, 4, 3, 4, 4), "x86", form="conv3d")) is Conv3dAct
     assert type(pointwise.deploy((1, 4, 3, 4, 4), "x86", form="frames2d")) is Conv3dAct  # frames2d: not pointwise
     temporal = _block_with(nn.Conv3d(4, 4, (3, 1, 1), padding=(1, 0, 0)))
     assert type(temporal.deploy((1, 4, 3, 4, 4), "x86", form="linear")) is Conv3dAct
-    with pytest.raises(ValueError, match="unknown form 'taps' for target 'x86'"):
-        temporal.deploy((1, 4, 3, 4, 4), "x86", form="taps")
+    with pytest.raises(ValueError, match="unknown form 'time_as_height' for target 'x86'"):
+        temporal.deploy((1, 4, 3, 4, 4), "x86", form="time_as_height")
 
 
 def _block_with(conv):

@@ -7,7 +7,7 @@ from torch import nn
 
 import fxaccel
 from fxaccel import choices
-from fxaccel.blocks.conv import Conv3dAct, TemporalTaps, TimeAsHeight
+from fxaccel.blocks.conv import Conv3dAct, FrameTaps, PointwiseLinear, TemporalTaps, TimeAsHeight
 from fxaccel.choices import Tuner, builtin_choice, signature
 from fxaccel.deploying import deploy
 from fxaccel.testing import randomize_bn
@@ -45,6 +45,27 @@ def test_builtin_table_defaults_and_unknown_kind():
     assert builtin_choice("x86", "spatial_conv", "x") == "frames2d"
     with pytest.raises(KeyError, match="no built-in choice for kind 'dense'"):
         builtin_choice("x86", "dense", "x")
+
+
+@pytest.fixture
+def threads():
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_x86_temporal_depthwise_choice_follows_the_thread_count(threads):
+    """With one thread PyTorch runs this conv on its slow kernel: deploy picks frame taps then."""
+    model, x = _model()
+    for n, form in ((1, FrameTaps), (2, Conv3dAct)):
+        threads(n)
+        fast = deploy(model, x, target="x86", op_counts=False)
+        kinds = [type(m) for m in fast.modules()]
+        assert form in kinds and PointwiseLinear in kinds
+        assert rel_err(fast, model, x) < RTOL
+        rows = [r for r in fxaccel.report_of(fast).layers if "choices" in r]
+        assert sorted(c for r in rows for c in r["choices"].values()) == \
+            sorted(["linear", "taps" if n == 1 else "conv3d"])
 
 
 def test_measured_entry_overrides_the_default(monkeypatch):
