@@ -47,7 +47,7 @@ class Form:
 FORMS: dict[str, Form] = {f.name: f for f in (
     Form("vanilla", "torch eager", "fp32", "the model as written"),
     Form("transmuted", "torch eager", "fp32", "fxaccel.transmute: efficient blocks, original form"),
-    Form("x86", "torch eager", "fp32", "fxaccel.deploy(target='x86'): conv3d kept, BN folded, ReLU fused"),
+    Form("x86", "torch eager", "fp32", "fxaccel.deploy(target='x86'): channels-last, BN folded, 1x1x1 convs as GEMMs, depthwise conv3d kept"),
     Form("mobile", "torch eager", "fp32", "fxaccel.deploy(target='mobile_cpu'): time folded, 4-D ops only"),
     Form("ptl", "TorchScript lite", "fp32", "mobile deploy form as a .ptl (lite interpreter)"),
     Form("pte", "ExecuTorch+XNNPACK", "fp32", "mobile deploy form as a .pte"),
