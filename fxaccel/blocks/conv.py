@@ -215,7 +215,7 @@ class FrameTaps(nn.Module):
 
     Why: PyTorch runs a batch-1, unstrided conv3d whose kernel is ``1 x 1`` in space on oneDNN
     only with more than one thread; with one it falls to its slow per-group kernel (the X3D-XS
-    stem's 5x1x1 conv: 4.1 ms, as taps 1.6 ms; X3D-S: 36 ms vs 4.7 ms), whose output is also in
+    stem's 5x1x1 conv: 4.3 ms, as taps 1.5 ms; X3D-S: 36 ms vs 4.7 ms), whose output is also in
     another memory format, which breaks ``torch.compile``'s stride checks. Slices along ``T`` of a
     channels_last_3d tensor are contiguous blocks, so each tap is one streaming pass.
     """
@@ -441,8 +441,8 @@ class Conv3dBnAct(EfficientBlock):
         only), default :data:`DEFAULT_TEMPORAL_FORM`; on ``x86`` ``"linear"`` (the default for a
         pointwise conv, :class:`PointwiseLinear`), ``"frames2d"`` (the default for another
         ``1 x kh x kw`` conv, :class:`FramesConv2d`), ``"taps"`` (a depthwise ``kT x 1 x 1``
-        conv as :class:`FrameTaps`, never the default) or ``"conv3d"`` (:class:`Conv3dAct`). A form
-        that does not apply to this conv is ignored (the conv gets its default).
+        conv as :class:`FrameTaps`, never the default) or ``"conv3d"`` (:class:`Conv3dAct`, also
+        what a form that does not apply to this conv gives).
         """
         target = get_target(target)
         forms = X86_FORMS if target.conv3d else TEMPORAL_FORMS
