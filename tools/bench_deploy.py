@@ -163,10 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         variants, x, info, gm = _build(size, args.crop, args.frames, args)
         infos.append((size, info))
+        x86_threads = torch.get_num_threads()  # what _build deployed x86 under
         for threads in args.threads:
             torch.set_num_threads(threads)
-            # x86 deploy reads the thread count (fxaccel.choices.builtin_choice): deploy under it
-            variants["x86"] = deploy(gm, x, target="x86", tune=bool(args.tune), op_counts=False)
+            if threads != x86_threads:  # x86 deploy reads the thread count (choices.builtin_choice)
+                variants["x86"] = deploy(gm, x, target="x86", tune=bool(args.tune), op_counts=False)
+                x86_threads = threads
             if not args.no_compile:
                 _compile(variants, args.compile_backend)
             ms = _bench(variants, x, args.repeats, args.warmup)
