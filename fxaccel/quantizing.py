@@ -34,6 +34,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .blocks.layout import FoldTime, UnfoldTime
+from .blocks.one_clip import specialise_one_clip
 from .inputs import eval_mode, run
 from .pipeline import PassContext, run_stage
 from .report import Opaque, Report, attach, report_of
@@ -418,6 +419,8 @@ class _Pt2e:
         if len({tuple(t.shape) for it in items for t in it[:1]}) != 1:
             raise ValueError("backend 'xnnpack' exports for one fixed input shape: give every calibration "
                              f"item the same shape, batch included (got {sorted({tuple(it[0].shape) for it in items})})")
+        # a one-clip program sums temporal taps along the batch dim (fxaccel.blocks.one_clip)
+        swapped, _ = specialise_one_clip(work, items[0])
         with torch.no_grad():
             exported = torch.export.export(work, items[0]).module()
         quantizer = XNNPACKQuantizer().set_global(sym_config(is_per_channel=True))
@@ -426,6 +429,8 @@ class _Pt2e:
         rec = report.record("xnnpack_quantizer")
         rec.stage = "quantize"
         rec.note("executorch XNNPACKQuantizer, symmetric int8, per-channel weights; torchao prepare_pt2e/convert_pt2e")
+        if swapped:
+            rec.note(f"{len(swapped)} temporal tap form(s) specialised to one clip (no 3-D views)")
         for s in skips:
             rec.skip(s, f"kept in fp32: {skips[s]}")
         prepared = prepare_pt2e(exported, quantizer)

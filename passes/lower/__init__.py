@@ -2,6 +2,8 @@
 
 Each pass acts only when ``ctx.options["format"]`` is a format it is for:
 
+* ``one_clip_taps`` (executorch): temporal taps of a one-clip program sum along the batch dim
+  (no 3-D view, so no NHWC <-> NCHW transposes around XNNPACK's convolutions).
 * ``inline_forms`` (executorch, nnapi): trace through the deploy-form modules so the fixes see
   every op (a module that cannot be traced through is kept, with the reason in the report).
 * ``xnnpack_means`` (executorch): every mean in the one spelling XNNPACK delegates, a 4-D
@@ -11,4 +13,4 @@ NNAPI has no fixes yet: what still blocks the X3D deploy form (transpose/permute
 the pool, ``pad`` of the temporal taps, ``silu``, shape arithmetic) is listed and tested in
 ``tests/lowering/test_export.py``.
 """
-from . import inline_forms, xnnpack_means  # noqa: F401  (modules register their passes, in this order)
+from . import one_clip_taps, inline_forms, xnnpack_means  # noqa: F401  (modules register their passes, in this order)

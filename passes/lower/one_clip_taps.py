@@ -1,0 +1,30 @@
+"""Temporal taps of a one-clip ExecuTorch program sum along the batch dim, not on a 3-D view.
+
+``.pte`` programs have static shapes and are almost always exported for one clip; then each
+``TemporalTaps`` becomes ``OneClipTaps`` (see ``fxaccel.blocks.one_clip`` for why: no NHWC <-> NCHW
+transposes around XNNPACK's convolutions, and taps convolve only the frames they read). Taps fed
+several clips, or with a temporal stride, keep their form; the report says which and why.
+"""
+from __future__ import annotations
+
+from torch import fx
+
+from fxaccel.blocks.one_clip import specialise_one_clip
+from fxaccel.pipeline import register_pass
+
+from ._common import for_format
+
+
+def one_clip_taps(gm: fx.GraphModule, ctx) -> None:
+    if not for_format(ctx, "executorch") or ctx.example_inputs is None:
+        return
+    swapped, skipped = specialise_one_clip(gm, ctx.example_inputs)
+    ctx.record.matched += len(swapped) + len(skipped)
+    ctx.record.rewritten += len(swapped)
+    for name, reason in skipped.items():
+        ctx.record.skip(name, reason)
+    if swapped:
+        gm.recompile()
+
+
+register_pass(one_clip_taps, stage="lower", name="one_clip_taps")
