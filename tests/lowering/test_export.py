@@ -180,6 +180,22 @@ def test_mini_x3d_ptl_int8_qnnpack_loads_and_reaches_the_floor(mini, tmp_path):
     assert db >= exporting.INT8_SQNR_FLOOR, f"{db:.1f} dB"
 
 
+def test_int8_floor_follows_the_int8_models_own_noise():
+    from fxaccel.report import Report, attach
+
+    def model_with(db):
+        m = nn.Linear(2, 2)
+        if db is not None:
+            rep = Report("quantize", "mobile_cpu")
+            rep.extra["output_sqnr_db"] = db
+            attach(m, rep)
+        return m
+
+    assert exporting.int8_sqnr_floor(model_with(None)) == exporting.INT8_SQNR_FLOOR
+    assert exporting.int8_sqnr_floor(model_with(40.0)) == exporting.INT8_SQNR_FLOOR
+    assert exporting.int8_sqnr_floor(model_with(14.9)) == pytest.approx(14.9 - exporting.INT8_MARGIN_DB)
+
+
 # ------------------------------------------------------------------ errors
 
 
