@@ -16,12 +16,12 @@ from .executorch import (
     DelegationReport, PteArtifact, assert_all_compute_delegated, delegation_report, load_pte, op_kind, to_pte,
 )
 from .nnapi import NnapiInfo, to_nnapi
-from .runner import TimingResult, load_artifact, time_artifact
+from .runner import TimingResult, load_artifact, thread_count, time_artifact
 from .torchscript import TorchScriptInfo, load_torchscript, to_torchscript
 
 __all__ = [
     "DelegationReport", "ExportMismatch", "LoweringError", "MissingDependency", "NnapiInfo", "NotDelegated",
     "PteArtifact", "TimingResult", "TorchScriptInfo", "UnsupportedByNNAPI", "UnsupportedOps",
     "assert_all_compute_delegated", "delegation_report", "load_artifact", "load_pte", "load_torchscript",
-    "op_kind", "time_artifact", "to_nnapi", "to_pte", "to_torchscript",
+    "op_kind", "thread_count", "time_artifact", "to_nnapi", "to_pte", "to_torchscript",
 ]

@@ -63,7 +63,7 @@ class TimingResult:
 
 
 @contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[int]:
+def thread_count(n: int | None) -> Iterator[int]:
     """Set torch's and ExecuTorch's thread counts to ``n`` for the block; restore them after."""
     saved = torch.get_num_threads()
     et = _executorch_threadpool()
@@ -111,7 +111,7 @@ def time_artifact(
     run = load_artifact(artifact) if isinstance(artifact, (str, Path)) else artifact
     inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     times: list[float] = []
-    with _threads(threads) as used, torch.no_grad():
+    with thread_count(threads) as used, torch.no_grad():
         for _ in range(warmup):
             run(*inputs)
         for _ in range(repeats):
