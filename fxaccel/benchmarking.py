@@ -33,6 +33,8 @@ from typing import Any, Callable, ContextManager, Sequence
 import torch
 from torch import nn
 
+from .quantizing import USABLE_SQNR_DB
+
 
 @dataclass(frozen=True)
 class Form:
@@ -110,7 +112,7 @@ class FormBuilder:
     """
 
     def __init__(self, model: nn.Module, inputs: tuple, workdir: str | Path, *, stem: str = "model",
-                 calib: int = 8, sqnr_floor: float = 15.0):
+                 calib: int = 8, sqnr_floor: float = USABLE_SQNR_DB):
         self.model, self.inputs, self.workdir = model, inputs, Path(workdir)
         self.stem, self.calib, self.sqnr_floor = stem, calib, sqnr_floor
         self._cache: dict[str, Any] = {}
@@ -200,7 +202,7 @@ def bench(
     threads: int | None = None,
     workdir: str | Path | None = None,
     calib: int = 8,
-    sqnr_floor: float = 15.0,
+    sqnr_floor: float = USABLE_SQNR_DB,
     ceiling_gflops: float | None = None,
     step: Step = _no_step,
     builder: FormBuilder | None = None,

@@ -35,6 +35,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .quantizing import USABLE_SQNR_DB
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 TARGETS = ("mobile_cpu", "x86")
 DEFAULT_MODEL = "x3d_xs"
@@ -533,9 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--int8", action="store_true", help="quantize to int8 (xnnpack for .pte, qnnpack/x86 for TorchScript)")
     p.add_argument("--calib", type=int, default=8, metavar="N", help="random calibration clips for --int8 (default 8)")
-    p.add_argument("--sqnr-floor", type=float, default=15.0, metavar="DB",
+    p.add_argument("--sqnr-floor", type=float, default=USABLE_SQNR_DB, metavar="DB",
                    help="with --int8: the least output SQNR (dB) of the int8 model vs fp32 on the calibration "
-                        "clips (default 15)")
+                        f"clips (default {USABLE_SQNR_DB:g}: below it the int8 model is broken)")
     p.add_argument("--format", choices=("nnapi",), default=None,
                    help="nnapi: an Android NNAPI model in a .pt file (converted and loaded here, runs on Android)")
     p.set_defaults(func=cmd_export)

@@ -482,20 +482,62 @@ def to_pte(
 # --------------------------------------------------------------------------- run and verify
 
 
+_pool_generation = 0  # bumped by every threadpool reset; methods loaded before one are stale
+
+
+def set_threadpool_size(n: int) -> bool:
+    """Resize ExecuTorch's threadpool to ``n`` threads if its pybindings are loaded and it differs.
+
+    Why this wrapper: the pybindings' ``_unsafe_reset_threadpool`` replaces the pool, and an XNNPACK
+    delegate keeps the pool it was initialised with, so running a method loaded before a reset uses
+    a freed pool (measured: heap corruption, "corrupted double-linked list"). So reset only on a real
+    change, and count resets: :class:`PteModule` reloads its method after one. Returns whether the
+    pool was replaced.
+    """
+    global _pool_generation
+    import sys
+
+    lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
+    get = getattr(lib, "_threadpool_get_thread_count", None)
+    reset = getattr(lib, "_unsafe_reset_threadpool", None)
+    if not (get and reset) or get() == n:
+        return False
+    reset(n)
+    _pool_generation += 1
+    return True
+
+
+def threadpool_size() -> int | None:
+    """ExecuTorch's threadpool size, or ``None`` when its pybindings are not loaded."""
+    import sys
+
+    get = getattr(sys.modules.get("executorch.extension.pybindings.portable_lib"), "_threadpool_get_thread_count", None)
+    return get() if get else None
+
+
 class PteModule:
     """A loaded ``.pte`` program's ``forward`` as a callable: ``PteModule(buf)(*tensors)``.
 
-    Returns a tensor for a single output, else a tuple (outputs come back flattened).
+    Returns a tensor for a single output, else a tuple (outputs come back flattened). The method
+    is reloaded (delegates re-initialised) when the threadpool was resized since it was loaded.
     """
 
     def __init__(self, program: bytes | str | Path, method: str = "forward"):
         rt = _runtime()
         self._program = rt.load_program(program if isinstance(program, bytes) else Path(program))
-        self._method = self._program.load_method(method)
+        self._name = method
+        self._load()
+
+    def _load(self) -> None:
+        self._generation = _pool_generation
+        self._method = self._program.load_method(self._name)
         if self._method is None:
-            raise LoweringError(f"program has no method {method!r}; it has {sorted(self._program.method_names)}")
+            raise LoweringError(f"program has no method {self._name!r}; it has {sorted(self._program.method_names)}")
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
+        if self._generation != _pool_generation:
+            self._method = None  # drop the stale delegates before building new ones
+            self._load()
         outs = self._method.execute([x.contiguous() for x in inputs])
         return outs[0] if len(outs) == 1 else tuple(outs)
 

@@ -64,32 +64,25 @@ class TimingResult:
 
 @contextlib.contextmanager
 def thread_count(n: int | None) -> Iterator[int]:
-    """Set torch's and ExecuTorch's thread counts to ``n`` for the block; restore them after."""
+    """Set torch's and ExecuTorch's thread counts to ``n`` for the block; restore them after.
+
+    ExecuTorch programs loaded with :func:`~fxaccel.lowering.load_pte` re-initialise their
+    delegates on their next call after the pool changed (a delegate keeps the pool it was built
+    with; see ``executorch.set_threadpool_size``).
+    """
+    from .executorch import set_threadpool_size, threadpool_size
+
     saved = torch.get_num_threads()
-    et = _executorch_threadpool()
-    et_saved = et[0]() if et else None
+    et_saved = threadpool_size()
     if n is not None:
         torch.set_num_threads(n)
-        if et:
-            et[1](n)
+        set_threadpool_size(n)
     try:
         yield torch.get_num_threads()
     finally:
         torch.set_num_threads(saved)
-        if et and n is not None and et_saved:
-            et[1](et_saved)
-
-
-def _executorch_threadpool():
-    """(get, reset) of ExecuTorch's threadpool when its pybindings are already loaded, else None."""
-    import sys
-
-    lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
-    if lib is None:
-        return None
-    get = getattr(lib, "_threadpool_get_thread_count", None)
-    reset = getattr(lib, "_unsafe_reset_threadpool", None)
-    return (get, reset) if get and reset else None
+        if n is not None and et_saved:
+            set_threadpool_size(et_saved)
 
 
 def time_artifact(

@@ -70,6 +70,25 @@ def test_load_and_time_pte(tmp_path):
     _check_structure(time_artifact(path, (X,), warmup=1, repeats=3, threads=1), 3)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("executorch") is None, reason="needs the executorch extra")
+def test_loaded_pte_survives_thread_count_changes(tmp_path):
+    """A delegate keeps the pool it was built with: after a resize the program must re-initialise
+    (running it on the freed pool corrupted the heap in tools/bench_quantize.py)."""
+    from fxaccel.lowering import executorch as et
+
+    model = _model()
+    program = et.load_pte(et.to_pte(model, (X,), tmp_path / "m.pte").path)
+    expected = model(X)
+    start = et.threadpool_size()
+    for n in (1, 2, 1, 2):
+        r = time_artifact(program, (X,), warmup=1, repeats=2, threads=n)
+        assert r.threads == n
+        assert torch.allclose(program(X), expected, atol=1e-5)  # after the pool was restored, too
+        assert program._generation == et._pool_generation  # re-initialised on the current pool
+    assert et.threadpool_size() == start
+    assert not et.set_threadpool_size(start)  # no change, no reset
+
+
 def test_bad_requests(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_artifact(tmp_path / "missing.pte")
