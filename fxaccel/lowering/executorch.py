@@ -57,7 +57,9 @@ Stability: public (``to_pte``, ``PteArtifact``, ``load_pte``, ``delegation_repor
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
+import weakref
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -482,7 +484,8 @@ def to_pte(
 # --------------------------------------------------------------------------- run and verify
 
 
-_pool_generation = 0  # bumped by every threadpool reset; methods loaded before one are stale
+_pool_generation = 0  # bumped by every threadpool reset
+_loaded: "weakref.WeakSet[PteModule]" = weakref.WeakSet()  # their delegates use the current pool
 
 
 def set_threadpool_size(n: int) -> bool:
@@ -490,18 +493,17 @@ def set_threadpool_size(n: int) -> bool:
 
     Why this wrapper: the pybindings' ``_unsafe_reset_threadpool`` replaces the pool, and an XNNPACK
     delegate keeps the pool it was initialised with, so running a method loaded before a reset uses
-    a freed pool (measured: heap corruption, "corrupted double-linked list"). So reset only on a real
-    change, and count resets: :class:`PteModule` reloads its method after one. Returns whether the
-    pool was replaced.
+    a freed pool (measured: heap corruption, "corrupted double-linked list", and a segfault when a
+    method loaded before the reset was freed after it). So reset only on a real change, after every
+    loaded :class:`PteModule` released its method; each reloads it on its next call. Returns whether
+    the pool was replaced.
     """
     global _pool_generation
-    import sys
-
-    lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
-    get = getattr(lib, "_threadpool_get_thread_count", None)
-    reset = getattr(lib, "_unsafe_reset_threadpool", None)
-    if not (get and reset) or get() == n:
+    reset = getattr(_loaded_pybindings(), "_unsafe_reset_threadpool", None)
+    if reset is None or threadpool_size() in (None, n):
         return False
+    for module in list(_loaded):
+        module._release()
     reset(n)
     _pool_generation += 1
     return True
@@ -509,10 +511,15 @@ def set_threadpool_size(n: int) -> bool:
 
 def threadpool_size() -> int | None:
     """ExecuTorch's threadpool size, or ``None`` when its pybindings are not loaded."""
+    get = getattr(_loaded_pybindings(), "_threadpool_get_thread_count", None)
+    return get() if get else None
+
+
+def _loaded_pybindings():
+    """ExecuTorch's pybindings module if something already loaded it (never imports it)."""
     import sys
 
-    get = getattr(sys.modules.get("executorch.extension.pybindings.portable_lib"), "_threadpool_get_thread_count", None)
-    return get() if get else None
+    return sys.modules.get("executorch.extension.pybindings.portable_lib")
 
 
 class PteModule:
@@ -527,6 +534,7 @@ class PteModule:
         self._program = rt.load_program(program if isinstance(program, bytes) else Path(program))
         self._name = method
         self._load()
+        _loaded.add(self)
 
     def _load(self) -> None:
         self._generation = _pool_generation
@@ -534,9 +542,14 @@ class PteModule:
         if self._method is None:
             raise LoweringError(f"program has no method {self._name!r}; it has {sorted(self._program.method_names)}")
 
+    def _release(self) -> None:
+        """Free the method (and its delegates) while the pool they were built with still exists."""
+        self._method = None
+        gc.collect()
+
     def __call__(self, *inputs: torch.Tensor) -> Any:
-        if self._generation != _pool_generation:
-            self._method = None  # drop the stale delegates before building new ones
+        if self._method is None or self._generation != _pool_generation:
+            self._release()
             self._load()
         outs = self._method.execute([x.contiguous() for x in inputs])
         return outs[0] if len(outs) == 1 else tuple(outs)
