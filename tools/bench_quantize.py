@@ -9,8 +9,10 @@ Pairs, per model, backend and thread count (the fp32 side is the deploy form the
 * ``xnnpack``  (``--executorch``) the mobile form fp32 vs ``quantize(backend="xnnpack")``, both lowered
                to ExecuTorch+XNNPACK ``.pte`` programs and run in its runtime (lowering takes minutes).
 
-Method: everything is built and warmed up first; then ``--repeats`` rounds each run every variant once,
-in turn (drift and background load hit all alike); the table gives medians and the fp32/int8 ratio
+Method: everything is built first; then, per backend, its fp32 and int8 variants are warmed up and
+``--repeats`` rounds each run both once, in turn (drift and background load hit the pair alike; pairs
+are not interleaved with each other because torch's OpenMP threads keep spinning after an eager
+call and would steal the cores from XNNPACK's own threadpool); the table gives medians and the fp32/int8 ratio
 computed from the medians of the same run (> 1: int8 is faster). The quantized engine is set before
 each int8 call (it is process-global). ``os.getloadavg()`` is printed before and after: figures taken
 on a loaded machine are noise (DESIGN.md). Output SQNR of each int8 model vs fp32 is listed too.
@@ -151,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"X3D-{size}: {info}", flush=True)
         for threads in args.threads:
             with thread_count(threads):  # torch's and ExecuTorch's threadpool alike
-                ms = _bench(variants, x, args.repeats, args.warmup)
+                ms = {}
+                for backend in backends:
+                    pair = {k: v for k, v in variants.items() if k.startswith(backend + " ")}
+                    ms.update(_bench(pair, x, args.repeats, args.warmup))
             rows.append({"model": f"X3D-{size}", "threads": threads, "ms": ms})
             print(f"  threads={threads}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()), flush=True)
     load_after = os.getloadavg()
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `python {' '.join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}`  ",
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-        f"medians of {args.repeats} interleaved rounds after {args.warmup} warm-up rounds; "
+        f"medians of {args.repeats} rounds after {args.warmup} warm-up rounds, fp32 and int8 of a backend interleaved; "
         f"batch {args.batch}; {args.calibration} random calibration clips.  ",
         f"loadavg before {tuple(round(v, 2) for v in load_before)}, after {tuple(round(v, 2) for v in load_after)}"
         + (" — **smoke run: figures mean nothing**" if args.smoke else ""),
