@@ -11,6 +11,13 @@ sit ~2-3 dB under the figures reached. X3D-S (13 frames, slow test): 19.0 / 19.0
 The transmute tests' other zoo models (slow test, 64x64, 8 frames; qnnpack / x86): resnet3d_18
 17.6 / 18.4, resnet3d_50 14.4 / 13.9, r2plus1d_18 13.5 / 12.0, csn_26 9.4 / 9.2 dB; each layer >= 27 dB
 (resnet3d_18's folded max pool uses ``amax``, which has no int8 kernel: it runs as a float island).
+
+Where the 20 dB goes (session 4, XS 64x64, fp32 x86 form with simulated 8-bit rounding): rounding
+only the network *input* (min/max, 8 bits) already leaves 21.1 dB at the logits, only the stem's
+second conv input 20.5 dB; int8 weights alone 21.8 dB, activations alone 17.0 dB, activations of
+the first quarter of the layers alone 17.2 dB. Keeping the stem and all of stage 0 in fp32
+(``skip=``) reaches only 17.8 dB. And the logits' input-dependent part is 4% of their power (the
+rest is the same for every random clip), so the int8 error is as large as what distinguishes clips.
 """
 from __future__ import annotations
 
