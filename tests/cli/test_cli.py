@@ -363,3 +363,35 @@ def test_bench_tool_smoke_writes_the_page_and_the_plot(tmp_path, monkeypatch):
     assert "| 1.00x |" in table[0]
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in png[-12:]
+
+
+# ------------------------------------------------------------------ tools/int8_noise_budget.py
+
+
+def _tool(name):
+    root = HERE.parents[1]
+    spec = importlib.util.spec_from_file_location(f"_{name}_tool", root / "tools" / f"{name}.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_noise_budget_rounding_is_what_int8_stores_and_more_bits_cost_less():
+    import torch
+    from torch import nn
+
+    tool = _tool("int8_noise_budget")
+    w = torch.randn(6, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+    q = tool.round_weight(w)
+    steps = (q / (w.abs().amax(dim=(1, 2, 3), keepdim=True) / 127)).flatten(1)
+    assert torch.allclose(steps, steps.round(), atol=1e-4) and (q - w).abs().max() < w.abs().max() / 127
+    t = torch.rand(1000) * 5 - 1
+    levels = tool.round_activation(t).unique()
+    assert len(levels) <= 256 and (tool.round_activation(t) - t).abs().max() <= 6 / 255 / 2 + 1e-6
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3), nn.Flatten(), nn.Linear(4 * 8 * 8, 5)).eval()
+    clips = [torch.randn(2, 3, 12, 12) for _ in range(2)]
+    assert tool.output_sqnr(model, clips) == float("inf")
+    db8 = tool.output_sqnr(model, clips, weights={0, 1, 2}, activations={0, 1, 2})
+    db12 = tool.output_sqnr(model, clips, weights={0, 1, 2}, activations={0, 1, 2}, bits=12)
+    assert 20 < db8 < db12

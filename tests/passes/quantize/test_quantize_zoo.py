@@ -12,7 +12,8 @@ The transmute tests' other zoo models (slow test, 64x64, 8 frames; qnnpack / x86
 17.6 / 18.4, resnet3d_50 14.4 / 13.9, r2plus1d_18 13.5 / 12.0, csn_26 9.4 / 9.2 dB; each layer >= 27 dB
 (resnet3d_18's folded max pool uses ``amax``, which has no int8 kernel: it runs as a float island).
 
-Where the 20 dB goes (session 4, XS 64x64, fp32 x86 form with simulated 8-bit rounding): rounding
+Where the 20 dB goes (``python tools/int8_noise_budget.py``: XS 64x64, fp32 x86 form with simulated
+8-bit rounding): rounding
 only the network *input* (min/max, 8 bits) already leaves 21.1 dB at the logits, only the stem's
 second conv input 20.5 dB; int8 weights alone 21.8 dB, activations alone 17.0 dB, activations of
 the first quarter of the layers alone 17.2 dB. Keeping the stem and all of stage 0 in fp32
