@@ -484,7 +484,6 @@ def to_pte(
 # --------------------------------------------------------------------------- run and verify
 
 
-_pool_generation = 0  # bumped by every threadpool reset
 _loaded: "weakref.WeakSet[PteModule]" = weakref.WeakSet()  # their delegates use the current pool
 
 
@@ -498,14 +497,13 @@ def set_threadpool_size(n: int) -> bool:
     loaded :class:`PteModule` released its method; each reloads it on its next call. Returns whether
     the pool was replaced.
     """
-    global _pool_generation
     reset = getattr(_loaded_pybindings(), "_unsafe_reset_threadpool", None)
     if reset is None or threadpool_size() in (None, n):
         return False
     for module in list(_loaded):
-        module._release()
+        module._method = None  # free its delegates while the pool they were built with exists
+    gc.collect()
     reset(n)
-    _pool_generation += 1
     return True
 
 
@@ -525,8 +523,8 @@ def _loaded_pybindings():
 class PteModule:
     """A loaded ``.pte`` program's ``forward`` as a callable: ``PteModule(buf)(*tensors)``.
 
-    Returns a tensor for a single output, else a tuple (outputs come back flattened). The method
-    is reloaded (delegates re-initialised) when the threadpool was resized since it was loaded.
+    Returns a tensor for a single output, else a tuple (outputs come back flattened). A threadpool
+    resize (:func:`set_threadpool_size`) frees the method; the next call loads it again.
     """
 
     def __init__(self, program: bytes | str | Path, method: str = "forward"):
@@ -537,19 +535,12 @@ class PteModule:
         _loaded.add(self)
 
     def _load(self) -> None:
-        self._generation = _pool_generation
         self._method = self._program.load_method(self._name)
         if self._method is None:
             raise LoweringError(f"program has no method {self._name!r}; it has {sorted(self._program.method_names)}")
 
-    def _release(self) -> None:
-        """Free the method (and its delegates) while the pool they were built with still exists."""
-        self._method = None
-        gc.collect()
-
     def __call__(self, *inputs: torch.Tensor) -> Any:
-        if self._method is None or self._generation != _pool_generation:
-            self._release()
+        if self._method is None:
             self._load()
         outs = self._method.execute([x.contiguous() for x in inputs])
         return outs[0] if len(outs) == 1 else tuple(outs)

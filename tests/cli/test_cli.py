@@ -347,12 +347,18 @@ def test_parse_shape_rejects_non_shapes(text):
 # ------------------------------------------------------------------ tools/bench.py (smoke only: timings need an idle machine)
 
 
-def test_bench_tool_smoke_writes_the_page_and_the_plot(tmp_path, monkeypatch):
+def _tool(name):
+    """Load ``tools/<name>.py`` as a module (tools are scripts, not a package)."""
     root = HERE.parents[1]
-    monkeypatch.syspath_prepend(str(root / "tools"))
-    spec = importlib.util.spec_from_file_location("_bench_tool", root / "tools" / "bench.py")
+    spec = importlib.util.spec_from_file_location(f"_{name}_tool", root / "tools" / f"{name}.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_bench_tool_smoke_writes_the_page_and_the_plot(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE.parents[1] / "tools"))  # bench.py imports tools/_png.py
+    tool = _tool("bench")
     argv = ["--smoke", "--out", str(tmp_path), "--forms", "vanilla,x86", "--input-shape", "1,3,4,32,32",
             "--threads", "1"]
     assert tool.main(argv) == 0
@@ -366,14 +372,6 @@ def test_bench_tool_smoke_writes_the_page_and_the_plot(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------ tools/int8_noise_budget.py
-
-
-def _tool(name):
-    root = HERE.parents[1]
-    spec = importlib.util.spec_from_file_location(f"_{name}_tool", root / "tools" / f"{name}.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
 
 
 def test_noise_budget_rounding_is_what_int8_stores_and_more_bits_cost_less():
