@@ -492,16 +492,16 @@ def set_threadpool_size(n: int) -> bool:
 
     Why this wrapper: the pybindings' ``_unsafe_reset_threadpool`` replaces the pool, and an XNNPACK
     delegate keeps the pool it was initialised with, so running a method loaded before a reset uses
-    a freed pool (measured: heap corruption, "corrupted double-linked list", and a segfault when a
-    method loaded before the reset was freed after it). So reset only on a real change, after every
-    loaded :class:`PteModule` released its method; each reloads it on its next call. Returns whether
-    the pool was replaced.
+    a freed pool (measured: heap corruption, "corrupted double-linked list", segfaults). So reset
+    only on a real change, after every loaded :class:`PteModule` released its method *and* its
+    program (``executorch.runtime.Program`` caches the methods it loaded and would hand the stale
+    one back); each loads both again on its next call. Returns whether the pool was replaced.
     """
     reset = getattr(_loaded_pybindings(), "_unsafe_reset_threadpool", None)
     if reset is None or threadpool_size() in (None, n):
         return False
     for module in list(_loaded):
-        module._method = None  # free its delegates while the pool they were built with exists
+        module._release()
     gc.collect()
     reset(n)
     return True
@@ -528,16 +528,20 @@ class PteModule:
     """
 
     def __init__(self, program: bytes | str | Path, method: str = "forward"):
-        rt = _runtime()
-        self._program = rt.load_program(program if isinstance(program, bytes) else Path(program))
+        self._source = program if isinstance(program, bytes) else Path(program)
         self._name = method
         self._load()
         _loaded.add(self)
 
     def _load(self) -> None:
+        self._program = _runtime().load_program(self._source)
         self._method = self._program.load_method(self._name)
         if self._method is None:
             raise LoweringError(f"program has no method {self._name!r}; it has {sorted(self._program.method_names)}")
+
+    def _release(self) -> None:
+        """Free the method with its delegates; the program too, since it caches every method it loaded."""
+        self._method = self._program = None
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
         if self._method is None:

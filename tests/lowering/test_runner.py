@@ -81,11 +81,12 @@ def test_loaded_pte_survives_thread_count_changes(tmp_path):
     expected = model(X)
     start = et.threadpool_size()
     for n in (1, 2, 1, 2):
+        before = program._method
         r = time_artifact(program, (X,), warmup=1, repeats=2, threads=n)
         assert r.threads == n
         assert (program._method is None) == (n != start)  # freed before each pool change
         assert torch.allclose(program(X), expected, atol=1e-5)  # re-initialised on the current pool
-        assert program._method is not None
+        assert (program._method is before) == (n == start)  # a new method, not the program's cached one
     assert et.threadpool_size() == start
     assert not et.set_threadpool_size(start)  # no change, no reset
 
