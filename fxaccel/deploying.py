@@ -24,14 +24,11 @@ class DeployError(ValueError):
 
 def _transmuted(model: nn.Module, inputs: tuple, target: str, verify: bool) -> tuple[fx.GraphModule, Report | None]:
     """A private copy of ``model`` in transmuted form, and the transmute report if there is one."""
-    from .report import report_of
+    from .report import report_of, report_or_none
     from .transmuting import transmute
 
     if isinstance(model, fx.GraphModule):
-        try:
-            previous = report_of(model)
-        except ValueError:
-            previous = None
+        previous = report_or_none(model)
         if previous is not None and previous.stage == "transmute":
             gm = copy.deepcopy(model)
             return gm, previous

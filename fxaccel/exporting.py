@@ -9,7 +9,7 @@ from torch import fx, nn
 
 from .inputs import as_input_tuple
 from .pipeline import PassContext, run_stage
-from .report import Report, attach, report_of
+from .report import Report, attach, report_or_none
 from .targets import get_target
 
 FORMATS = {".pte": "executorch", ".ptl": "torchscript_lite", ".pt": "torchscript"}
@@ -32,10 +32,8 @@ def int8_sqnr_floor(model: nn.Module) -> float:
     for more than ~X dB would ask for more than int8 gives; a broken artifact (a wrong scale or
     layout) stays far below (< 5 dB).
     """
-    try:
-        measured = report_of(model).extra.get("output_sqnr_db")
-    except ValueError:
-        measured = None
+    report = report_or_none(model)
+    measured = report.extra.get("output_sqnr_db") if report else None
     if measured is None:
         return INT8_SQNR_FLOOR
     return min(INT8_SQNR_FLOOR, float(measured) - INT8_MARGIN_DB)
@@ -56,20 +54,15 @@ def _format(path: Path, fmt: str | None) -> str:
 
 
 def _is_int8(model: nn.Module) -> bool:
-    try:
-        return report_of(model).stage == "quantize"
-    except ValueError:
-        return False
+    report = report_or_none(model)
+    return report is not None and report.stage == "quantize"
 
 
 def _lower_passes(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
     """Run the ``lower`` stage (per-format graph fixes) on a copy of an fp32 deploy-form graph."""
     if not isinstance(model, fx.GraphModule) or _is_int8(model):
         return model
-    try:
-        previous = report_of(model)
-    except ValueError:
-        previous = None
+    previous = report_or_none(model)
     gm = copy.deepcopy(model)
     report = Report("lower", previous.target if previous else None, previous=previous)
     target = get_target(previous.target) if previous and previous.target else get_target("mobile_cpu")

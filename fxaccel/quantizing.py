@@ -37,7 +37,7 @@ from .blocks.layout import FoldTime, UnfoldTime
 from .blocks.one_clip import specialise_one_clip
 from .inputs import eval_mode, run
 from .pipeline import PassContext, run_stage
-from .report import Opaque, Report, attach, report_of
+from .report import Opaque, Report, attach, report_or_none
 from .targets import get_target
 
 BACKENDS = ("qnnpack", "x86", "xnnpack")
@@ -93,7 +93,7 @@ def quantize(
     items = _collect(calibration_data, _input_count(model))
     start = time.perf_counter()
     refs = [run(model, it, what=f"{type(model).__name__} on calibration item {i}") for i, it in enumerate(items)]
-    previous = _previous_report(model)
+    previous = report_or_none(model)
     target = previous.target if previous is not None and previous.target else _TARGET_OF[backend]
     show = progress if progress is not None else sys.stderr.isatty()
 
@@ -186,13 +186,6 @@ def _collect(data, n_inputs: int | None) -> list[tuple]:
                 f"{[tuple(t.shape) for t in items[0]]}: every item must have the input shape the model "
                 "was deployed for (only the batch size may differ)")
     return items
-
-
-def _previous_report(model: nn.Module) -> Report | None:
-    try:
-        return report_of(model)
-    except ValueError:
-        return None
 
 
 def _progress(items: list, description: str, show: bool):

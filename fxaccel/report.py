@@ -163,3 +163,11 @@ def report_of(module: torch.nn.Module) -> Report:
             "fxaccel.transmute / deploy / quantize have one"
         )
     return rep
+
+
+def report_or_none(module: torch.nn.Module) -> Report | None:
+    """:func:`report_of`, or ``None`` for a module no fxaccel stage produced."""
+    try:
+        return report_of(module)
+    except ValueError:
+        return None
