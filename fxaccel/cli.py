@@ -325,8 +325,9 @@ def cmd_report(args, out: _Out) -> int:
               "coverage": transmuted.coverage if transmuted else None,
               "opaque": [{"path": o.path, "error": o.error} for o in (transmuted.opaque if transmuted else [])],
               "skipped": [{"pass": p, "where": s.where, "reason": s.reason} for p, s in _all_skips(rep)],
-              "pictures": pictures, "report": rep.to_dict()})
-    out.print(rep.table())
+              "pictures": pictures, "report": rep.to_dict(),
+              **({"why": rep.why(args.why)} if args.why else {})})
+    out.print(rep.why(args.why) if args.why else rep.table())
     if deployed is not None:
         _print_layers(out, rep)
     out.print(f"efficient blocks: {_blocks_summary(gm)}")
@@ -548,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
             [_model_args()])
     _target(p)
     p.add_argument("--deploy", action="store_true", help="also deploy for --target and report the forms")
+    p.add_argument("--why", metavar="RULE", help="explain what the pass RULE did and, where it did not fire, "
+                   "the closest partial match and where it stopped")
     p.add_argument("--dot", metavar="FILE", help="write the graphs as Graphviz DOT")
     p.add_argument("--svg", metavar="FILE", help="write the graphs as SVG (Graphviz `dot` when installed, else built in)")
     p.set_defaults(func=cmd_report)

@@ -3,20 +3,29 @@
 A *pass* is registered in a stage with ``register_pass``. It can be
 
 - a :class:`fxaccel.rules.Rule` or ``RuleSet`` (pattern + check + rewrite; the runner walks the graph),
-- a function ``fn(gm, ctx) -> GraphModule | None`` (edit ``gm`` in place or return a new one), or
+- a function ``fn(gm, ctx) -> GraphModule | None`` (a *graph pass*: edit ``gm`` in place or return
+  a new one), or
 - a ``torch.fx.passes.infra.pass_base.PassBase`` instance (its ``PassResult.graph_module`` is kept).
 
 Order within a stage: registration order, constrained by ``before=`` / ``after=``; resolved with
 networkx as a deterministic topological sort, with an error naming the cycle when there is one.
+Consecutive rules run together as one indexed ``RuleSet`` to a fixed point
+(:func:`fxaccel.rules.apply_rules`): a rule sees what the others built, whatever their order. Where
+two rules match at the same node, the one ordered first is tried first; so ``before=``/``after=``
+between rules are needed only where one must win over another.
 
-Stability: public (``register_pass``, ``unregister_pass``, ``list_passes``, ``PassContext``, ``STAGES``).
+Where a pass applies is declared at registration with ``when=`` (:class:`When`: targets, export
+formats, quantization flows, root module only); the runner skips it elsewhere.
+
+Stability: public (``register_pass``, ``unregister_pass``, ``list_passes``, ``PassContext``, ``When``,
+``STAGES``).
 """
 from __future__ import annotations
 
 import importlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import networkx as nx
 from torch import fx
@@ -41,6 +50,41 @@ class PassContext:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class When:
+    """Where a pass applies; the runner checks it, so a pass body has no guard lines.
+
+    ``target``: attributes the deploy target must have (``{"conv3d": False}``: targets without a
+    native 3-D convolution); ``formats``: export formats (lower stage); ``flows``: quantization
+    flows (``"eager"``, ``"pt2e"``); ``option``: a stage option that must be set (truthy);
+    ``root``: only the model itself, not GraphModules nested in opaque leaves; ``inputs``: only
+    when example inputs were given. Empty fields do not constrain.
+    """
+
+    target: dict[str, Any] | None = None
+    formats: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+    option: str | None = None
+    root: bool = False
+    inputs: bool = False
+
+    def holds(self, gm: fx.GraphModule, ctx: "PassContext") -> bool:
+        if self.target and any(getattr(ctx.target, k) != v for k, v in self.target.items()):
+            return False
+        if self.formats and ctx.options.get("format") not in self.formats:
+            return False
+        if self.flows and ctx.options.get("flow") not in self.flows:
+            return False
+        if self.option and not ctx.options.get(self.option):
+            return False
+        if self.root and gm is not ctx.options.get("root", gm):
+            return False
+        return not (self.inputs and ctx.example_inputs is None)
+
+
+ALWAYS = When()
+
+
 @dataclass
 class _Entry:
     name: str
@@ -49,6 +93,11 @@ class _Entry:
     before: tuple[str, ...]
     after: tuple[str, ...]
     index: int
+    when: When = ALWAYS
+
+    @property
+    def is_rule(self) -> bool:
+        return isinstance(self.fn, (Rule, RuleSet))
 
 
 _REGISTRY: dict[str, dict[str, _Entry]] = {s: {} for s in STAGES}
@@ -61,7 +110,7 @@ def _as_names(x: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def _default_name(fn: Any) -> str:
-    name = getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    name = getattr(fn, "rule_name", None) or getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
     return str(name)
 
 
@@ -73,8 +122,12 @@ def register_pass(
     before: str | Iterable[str] = (),
     after: str | Iterable[str] = (),
     replace: bool = False,
+    when: When = ALWAYS,
 ):
     """Register a pass in ``stage``; usable directly or as a decorator.
+
+    ``before`` / ``after``: pass names this one must run before / after (only where it depends on
+    them); ``when``: where it applies (:class:`When`); ``replace``: replace a pass of that name.
 
     >>> import torch, fxaccel
     >>> @fxaccel.register_pass(stage="transmute", name="count_nodes", after="conv_bn_act")
@@ -97,7 +150,7 @@ def register_pass(
             raise ValueError(f"a pass named {pname!r} is already registered in stage {stage!r}; "
                              "pass replace=True to replace it or choose another name")
         _COUNTER[0] += 1
-        _REGISTRY[stage][pname] = _Entry(pname, stage, fn, _as_names(before), _as_names(after), _COUNTER[0])
+        _REGISTRY[stage][pname] = _Entry(pname, stage, fn, _as_names(before), _as_names(after), _COUNTER[0], when)
         return fn
 
     return _register if pass_ is None else _register(pass_)
@@ -157,9 +210,6 @@ def _graph_modules(root: fx.GraphModule) -> list[tuple[str, fx.GraphModule]]:
 
 def _run_one(entry: _Entry, gm: fx.GraphModule, ctx: PassContext) -> fx.GraphModule:
     fn = entry.fn
-    if isinstance(fn, (Rule, RuleSet)):
-        apply_rules(fn, gm, ctx.record)
-        return gm
     start = time.perf_counter()
     if isinstance(fn, PassBase):
         result = fn(gm)
@@ -173,15 +223,47 @@ def _run_one(entry: _Entry, gm: fx.GraphModule, ctx: PassContext) -> fx.GraphMod
     return out
 
 
+def _groups(entries: list[_Entry]) -> list[list[_Entry]]:
+    """Consecutive rule entries form one group (applied together); a graph pass is a group of its own."""
+    groups: list[list[_Entry]] = []
+    for e in entries:
+        last = groups[-1] if groups else None
+        if e.is_rule and last and last[0].is_rule:
+            last.append(e)
+        else:
+            groups.append([e])
+    return groups
+
+
+def _run_rules(group: list[_Entry], gm: fx.GraphModule, ctx: PassContext, records: dict[str, PassRecord]) -> None:
+    owner: dict[int, PassRecord] = {}
+    rules: list[Rule] = []
+    for e in group:
+        if not e.when.holds(gm, ctx):
+            continue
+        members = e.fn.rules if isinstance(e.fn, RuleSet) else [e.fn]
+        rules += members
+        owner.update({id(r): records[e.name] for r in members})
+    if rules:
+        apply_rules(RuleSet(rules), gm, lambda r: owner[id(r)])
+
+
 def run_stage(stage: str, gm: fx.GraphModule, ctx: PassContext, *, skip: Iterable[str] = ()) -> fx.GraphModule:
     """Run every pass of ``stage`` on ``gm`` and on GraphModules nested in it, in order."""
     skip = set(skip)
-    for entry in _ordered(stage):
-        if entry.name in skip:
-            continue
-        ctx.record = ctx.report.record(entry.name)
-        ctx.record.stage = stage
+    for group in _groups([e for e in _ordered(stage) if e.name not in skip]):
+        records = {}
+        for e in group:
+            records[e.name] = ctx.report.record(e.name)
+            records[e.name].stage = stage
         for path, sub in reversed(_graph_modules(gm)):  # innermost first; root last
+            if group[0].is_rule:
+                _run_rules(group, sub, ctx, records)
+                continue
+            entry = group[0]
+            if not entry.when.holds(sub, ctx):
+                continue
+            ctx.record = records[entry.name]
             out = _run_one(entry, sub, ctx)
             if out is not sub:
                 if path:
@@ -190,6 +272,3 @@ def run_stage(stage: str, gm: fx.GraphModule, ctx: PassContext, *, skip: Iterabl
                 else:
                     gm = out
     return gm
-
-
-PassFn = Callable[[fx.GraphModule, PassContext], "fx.GraphModule | None"]

@@ -25,6 +25,25 @@ class Skip:
 
 
 @dataclass
+class Miss:
+    """The deepest partial match of a rule that found no match: where matching stopped and why.
+
+    ``root`` is the candidate node the match started at, ``matched`` the nodes it covered before
+    stopping at ``stopped_at`` (a node name or a constant), ``depth`` how many nodes that is.
+    """
+
+    root: str
+    matched: list[str]
+    stopped_at: str
+    why: str
+    depth: int
+
+    def __str__(self) -> str:
+        return (f"closest match rooted at {self.root} covered {', '.join(self.matched)}; "
+                f"stopped at {self.stopped_at}: {self.why}")
+
+
+@dataclass
 class PassRecord:
     """What one pass did in one graph module."""
 
@@ -35,6 +54,7 @@ class PassRecord:
     skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    miss: Miss | None = None
 
     def skip(self, where: str, reason: str) -> None:
         self.skipped.append(Skip(str(where), reason))
@@ -73,6 +93,30 @@ class Report:
         rec = PassRecord(name, self.stage)
         self.passes.append(rec)
         return rec
+
+    def why(self, name: str) -> str:
+        """Why pass ``name`` did (not) rewrite: its counts, refusals and closest miss, in this stage
+        and the stages before it (the answer to "why didn't my rule fire?")."""
+        lines = []
+        for rep in self._chain():
+            for p in rep.passes:
+                if p.name != name:
+                    continue
+                lines.append(f"{p.name} ({rep.stage}): matched {p.matched}, rewritten {p.rewritten}")
+                lines += [f"  refused at {s.where}: {s.reason}" for s in p.skipped]
+                lines += [f"  {n}" for n in p.notes]
+                if p.miss is not None:
+                    lines.append(f"  {p.miss}")
+                elif not p.matched:
+                    lines.append("  no candidate node: nothing in the graph has the op or module type at "
+                                 "the rule's root")
+        if not lines:
+            known = sorted({p.name for rep in self._chain() for p in rep.passes})
+            raise ValueError(f"no pass named {name!r} in this report; passes: {', '.join(known)}")
+        return "\n".join(lines)
+
+    def _chain(self) -> list["Report"]:
+        return ([] if self.previous is None else self.previous._chain()) + [self]
 
     @property
     def skipped(self) -> list[tuple[str, Skip]]:

@@ -1,49 +1,156 @@
 """Rules: pattern (what to find) + check (is it safe here? ``None`` or a reason) + rewrite.
 
-``torch.fx.subgraph_rewriter`` matches ``call_module`` nodes by qualified name, not type, and has no
-notion of "this module is a Conv3d", so module patterns need a small type-aware matcher of our own:
-:class:`Pat` trees over ``fx.Node``. Rules are indexed by what sits at their root (module type,
-function, or method name) so a pass only visits candidate nodes.
+``torch.fx.subgraph_rewriter`` matches ``call_module`` nodes by qualified name, not type, has no
+commutativity and no optional nodes, so fxaccel has a small type-aware matcher of its own:
+:class:`Pat` trees over ``fx.Node``.
 
-Example: find ``sigmoid(x) * x`` where both ``x`` are the same value::
+- ``Mod(types, *args)``, ``Fn(functions, *args)``, ``Method(names, *args)``: a call node. Arity is
+  exact: a node with more positional arguments or any keyword argument does not match, unless the
+  pattern says ``extra=True`` (then its ``where=`` looks at them). ``kwargs={"dim": Any()}`` matches
+  keyword arguments by name. Two-argument calls of commutative operators (``+``, ``*``) are tried
+  in both operand orders (``commute=`` overrides).
+- ``Any(name)`` binds anything; ``Var(name)`` binds a value, and a second ``Var`` of the same name
+  must be the very same value; a plain literal (``1``, ``(2, 3, 4)``) must be equal.
+- ``Alt(*pats)``: alternative spellings; ``Opt(pat)``: an optional call node (when absent, the
+  pattern continues at its first argument, so ``Opt(Mod(SE, inner))`` is ``SE(inner) | inner``).
+
+The matcher backtracks: :func:`matches` yields *every* binding set, and a rule takes the first whose
+``check`` passes. A :class:`Match` knows the nodes it covers, so a rule can ask whether an inner
+value leaks out (:meth:`Match.leak`). When a rule finds no match at a candidate node, the deepest
+partial match and the reason it stopped are kept in the report (:class:`fxaccel.report.Miss`):
+the answer to "why didn't my rule fire?".
+
+Rules of a stage are grouped in an indexed :class:`RuleSet` (by the op or module type at their
+root, so a rule only visits candidate nodes) and applied to a fixed point by :func:`apply_rules`,
+latest node first, so the largest pattern rooted at a node is found before its parts.
+
+Example: find ``sigmoid(x) * x`` (either operand order) where both ``x`` are the same value::
 
     >>> import operator, torch
     >>> from fxaccel.rules import Fn, Var, match
-    >>> pat = Fn(operator.mul, Fn(torch.sigmoid, Var("x")), Var("x"))
+    >>> pat = Fn(operator.mul, Var("x"), Fn(torch.sigmoid, Var("x")))
     >>> gm = torch.fx.symbolic_trace(lambda x: torch.sigmoid(x) * x)
     >>> out = [n for n in gm.graph.nodes if n.op == "output"][0].args[0]
     >>> sorted(match(pat, out, gm))
     ['x']
 
-Stability: public (``Rule``, ``Pat``, ``Mod``, ``Fn``, ``Method``, ``Var``, ``Any``, ``match``).
+Stability: public (``Rule``, ``RuleSet``, ``Match``, ``Pat``, ``Mod``, ``Fn``, ``Method``, ``Var``,
+``Any``, ``Alt``, ``Opt``, ``match``, ``matches``, ``apply_rules``).
 """
 from __future__ import annotations
 
 import inspect
+import operator
 import time
 from dataclasses import dataclass, field
-from typing import Any as _Any, Callable, Iterable
+from typing import Any as _Any, Callable, Iterable, Iterator
 
+import torch
 from torch import fx, nn
 
 from .dce import eliminate_dead_code
-from .report import PassRecord
+from .report import Miss, PassRecord
+
+COMMUTATIVE = frozenset({operator.add, operator.mul, torch.add, torch.mul, "add", "mul"})
 
 
 def module_of(gm: fx.GraphModule, node: fx.Node) -> nn.Module | None:
     """The module a ``call_module`` node calls, else ``None``."""
-    if node.op != "call_module":
+    if not isinstance(node, fx.Node) or node.op != "call_module":
         return None
     return gm.get_submodule(node.target)
 
 
+# ----------------------------------------------------------------------------- the search state
+
+@dataclass(frozen=True)
+class _State:
+    """A partial match: bindings and the call nodes covered so far (in match order)."""
+
+    env: dict
+    nodes: tuple = ()
+
+    def bind(self, name: str | None, value) -> "_State":
+        return self if not name else _State({**self.env, name: value}, self.nodes)
+
+    def cover(self, node: fx.Node) -> "_State":
+        return _State(self.env, self.nodes + (node,))
+
+
+class _Search:
+    """One search at one root: the graph, and the deepest point where matching stopped."""
+
+    def __init__(self, gm: fx.GraphModule):
+        self.gm = gm
+        self.depth = -1
+        self.miss: tuple | None = None  # (covered nodes, value where it stopped, why)
+
+    def fail(self, st: _State, value, why: str) -> None:
+        if len(st.nodes) > self.depth:
+            self.depth, self.miss = len(st.nodes), (st.nodes, value, why)
+
+
+def _show(value) -> str:
+    if isinstance(value, fx.Node):
+        return value.name
+    return repr(value)
+
+
+def _target_name(t) -> str:
+    if isinstance(t, str):
+        return t
+    if isinstance(t, type):
+        return t.__name__
+    mod = getattr(t, "__module__", "") or ""
+    name = getattr(t, "__name__", repr(t))
+    return f"operator.{name}" if mod == "_operator" else name
+
+
+def _what(node: fx.Node, gm: fx.GraphModule) -> str:
+    """A node as the miss report names it: ``relu6 (call_module ReLU6)``."""
+    if node.op == "call_module":
+        return f"{node.name} (module {type(gm.get_submodule(node.target)).__name__})"
+    if node.op in ("call_function", "call_method"):
+        return f"{node.name} ({node.op.replace('call_', '')} {_target_name(node.target)})"
+    return f"{node.name} ({node.op})"
+
+
+def _match_value(pat, value, st: _State, s: _Search) -> Iterator[_State]:
+    """Match a pattern argument: a :class:`Pat`, a tuple/list of them, or a literal."""
+    if isinstance(pat, Pat):
+        yield from pat._match(value, st, s)
+    elif isinstance(pat, (tuple, list)):
+        if isinstance(value, (tuple, list)) and len(value) == len(pat):
+            yield from _match_seq(tuple(pat), tuple(value), st, s)
+        else:
+            s.fail(st, value, f"expected a sequence of {len(pat)}, got {_show(value)}")
+    elif not isinstance(value, fx.Node) and type(value) is type(pat) and value == pat:
+        yield st
+    else:
+        s.fail(st, value, f"expected the constant {pat!r}, got {_show(value)}")
+
+
+def _match_seq(pats: tuple, values: tuple, st: _State, s: _Search) -> Iterator[_State]:
+    if not pats:
+        yield st
+        return
+    for nxt in _match_value(pats[0], values[0], st, s):
+        yield from _match_seq(pats[1:], values[1:], nxt, s)
+
+
+# ----------------------------------------------------------------------------- patterns
+
 class Pat:
-    """A pattern over ``fx.Node``; ``name`` binds the matched node (for the rewrite to use)."""
+    """A pattern over ``fx.Node``; ``name`` binds the matched node (for check and rewrite)."""
 
     name: str | None = None
 
-    def match(self, node: _Any, gm: fx.GraphModule, env: dict[str, _Any]) -> bool:
+    def _match(self, value, st: _State, s: _Search) -> Iterator[_State]:
         raise NotImplementedError
+
+    def keys(self) -> tuple:
+        """Index keys of the pattern's root: module types, functions or method names (``None``: any)."""
+        return (None,)
 
 
 class Any(Pat):
@@ -52,10 +159,11 @@ class Any(Pat):
     def __init__(self, name: str | None = None):
         self.name = name
 
-    def match(self, node, gm, env):
-        if self.name:
-            env[self.name] = node
-        return True
+    def _match(self, value, st, s):
+        yield st.bind(self.name, value)
+
+    def __repr__(self):
+        return f"Any({self.name!r})" if self.name else "Any()"
 
 
 class Var(Pat):
@@ -64,40 +172,87 @@ class Var(Pat):
     def __init__(self, name: str):
         self.name = name
 
-    def match(self, node, gm, env):
-        if self.name in env:
-            return env[self.name] is node
-        env[self.name] = node
-        return True
+    def _match(self, value, st, s):
+        if self.name in st.env:
+            bound = st.env[self.name]
+            if bound is value or (not isinstance(value, fx.Node) and not isinstance(bound, fx.Node)
+                                  and type(bound) is type(value) and bound == value):
+                yield st
+            else:
+                s.fail(st, value, f"{_show(value)} is not {_show(bound)}, the value already bound to {self.name!r}")
+            return
+        yield st.bind(self.name, value)
+
+    def __repr__(self):
+        return f"Var({self.name!r})"
 
 
 class _Call(Pat):
-    def __init__(self, targets, *args: Pat, name: str | None = None, where: Callable | None = None):
-        self.targets = targets if isinstance(targets, tuple) else (targets,)
+    kind = ""
+
+    def __init__(self, targets, *args, name: str | None = None, where: Callable | None = None,
+                 kwargs: dict | None = None, extra: bool = False, commute: bool | None = None):
+        self.targets = tuple(targets) if isinstance(targets, (tuple, list, set, frozenset)) else (targets,)
         self.args = args
+        self.kwargs = dict(kwargs or {})
         self.name = name
         self.where = where
+        self.extra = extra
+        self.commute = (len(args) == 2 and any(t in COMMUTATIVE for t in self.targets)) if commute is None \
+            else commute and len(args) == 2
 
-    def _head(self, node, gm) -> bool:
+    def _head(self, node: fx.Node, gm: fx.GraphModule) -> bool:
         raise NotImplementedError
 
-    def match(self, node, gm, env):
-        if not isinstance(node, fx.Node) or not self._head(node, gm):
-            return False
-        if len(node.args) < len(self.args):
-            return False
-        for pat, arg in zip(self.args, node.args):
-            if not pat.match(arg, gm, env):
-                return False
-        if self.where is not None and not self.where(node, gm):
-            return False
-        if self.name:
-            env[self.name] = node
-        return True
+    def keys(self) -> tuple:
+        return self.targets
+
+    def _match(self, node, st, s):
+        if not isinstance(node, fx.Node):
+            s.fail(st, node, f"expected {self.kind} {self._targets()}, got the constant {node!r}")
+            return
+        if not self._head(node, s.gm):
+            s.fail(st, node, f"expected {self.kind} {self._targets()}, got {_what(node, s.gm)}")
+            return
+        if self.name and self.name in st.env and st.env[self.name] is not node:
+            s.fail(st, node, f"{node.name} is not {_show(st.env[self.name])}, already bound to {self.name!r}")
+            return
+        st = st.cover(node)
+        args, kwargs = tuple(node.args), dict(node.kwargs)
+        if len(args) < len(self.args) or (len(args) > len(self.args) and not self.extra):
+            s.fail(st, node, f"{node.name} has {len(args)} positional arguments, the pattern takes {len(self.args)}")
+            return
+        extra_kw = sorted(set(kwargs) - set(self.kwargs))
+        if extra_kw and not self.extra:
+            s.fail(st, node, f"{node.name} is called with keyword arguments {', '.join(extra_kw)}")
+            return
+        missing = sorted(set(self.kwargs) - set(kwargs))
+        if missing:
+            s.fail(st, node, f"{node.name} lacks keyword arguments {', '.join(missing)}")
+            return
+        orders = [self.args, self.args[::-1]] if self.commute else [self.args]
+        names = tuple(self.kwargs)
+        for pats in orders:
+            for nxt in _match_seq(tuple(pats) + tuple(self.kwargs[k] for k in names),
+                                  args[:len(pats)] + tuple(kwargs[k] for k in names), st, s):
+                if self.where is not None and not self.where(node, s.gm):
+                    s.fail(nxt, node, f"{node.name}: condition {getattr(self.where, '__name__', 'where')} is false")
+                    continue
+                yield nxt.bind(self.name, node)
+
+    def _targets(self) -> str:
+        names = [_target_name(t) for t in self.targets]
+        return names[0] if len(names) == 1 else "(" + " | ".join(names) + ")"
+
+    def __repr__(self):
+        inner = ", ".join([self._targets(), *map(repr, self.args)])
+        return f"{type(self).__name__}({inner}{', name=' + repr(self.name) if self.name else ''})"
 
 
 class Mod(_Call):
     """A ``call_module`` node whose module is an instance of one of ``targets`` (types)."""
+
+    kind = "module"
 
     def _head(self, node, gm):
         return node.op == "call_module" and isinstance(gm.get_submodule(node.target), self.targets)
@@ -106,6 +261,8 @@ class Mod(_Call):
 class Fn(_Call):
     """A ``call_function`` node calling one of ``targets``."""
 
+    kind = "function"
+
     def _head(self, node, gm):
         return node.op == "call_function" and node.target in self.targets
 
@@ -113,39 +270,61 @@ class Fn(_Call):
 class Method(_Call):
     """A ``call_method`` node calling one of the method names ``targets``."""
 
+    kind = "method"
+
     def _head(self, node, gm):
         return node.op == "call_method" and node.target in self.targets
 
 
 class Alt(Pat):
-    """The first of several alternative patterns that matches (e.g. spellings of one op)."""
+    """Alternative patterns (spellings of one op), tried in order; each may yield matches."""
 
     def __init__(self, *alternatives: Pat):
         self.alternatives = alternatives
-        self.name = None
 
-    def match(self, node, gm, env):
+    def _match(self, value, st, s):
         for alt in self.alternatives:
-            trial = dict(env)
-            if alt.match(node, gm, trial):
-                env.update(trial)
-                return True
-        return False
+            yield from _match_value(alt, value, st, s)
+
+    def keys(self) -> tuple:
+        return tuple(k for alt in self.alternatives for k in alt.keys())
+
+    def __repr__(self):
+        return "Alt(" + ", ".join(map(repr, self.alternatives)) + ")"
+
+
+class Opt(Pat):
+    """An optional call node: ``pat`` where it is present, else its argument ``through`` in its place.
+
+    Present is tried first, so the largest match wins; both are yielded (backtracking).
+    """
+
+    def __init__(self, pat: _Call, through: int = 0):
+        if not isinstance(pat, _Call) or len(pat.args) <= through:
+            raise TypeError(f"Opt takes a call pattern with an argument {through} to stand in for it; got {pat!r}")
+        self.pat, self.through = pat, through
+
+    def _match(self, value, st, s):
+        yield from self.pat._match(value, st, s)
+        yield from _match_value(self.pat.args[self.through], value, st, s)
+
+    def keys(self) -> tuple:
+        inner = self.pat.args[self.through]
+        return self.pat.keys() + (inner.keys() if isinstance(inner, Pat) else (None,))
+
+    def __repr__(self):
+        return f"Opt({self.pat!r})"
+
+
+def matches(pattern: Pat, node: fx.Node, gm: fx.GraphModule) -> Iterator[dict[str, _Any]]:
+    """Every binding set of ``pattern`` rooted at ``node``, largest alternatives first."""
+    for st in pattern._match(node, _State({}), _Search(gm)):
+        yield st.env
 
 
 def match(pattern: Pat, node: fx.Node, gm: fx.GraphModule) -> dict[str, _Any] | None:
-    """Match ``pattern`` rooted at ``node``; the bindings, or ``None`` when it does not match."""
-    env: dict[str, _Any] = {}
-    return env if pattern.match(node, gm, env) else None
-
-
-def root_keys(pattern: Pat) -> tuple:
-    """Index keys of a pattern's root: module types, functions or method names."""
-    if isinstance(pattern, _Call):
-        return pattern.targets
-    if isinstance(pattern, Alt):
-        return tuple(k for alt in pattern.alternatives for k in root_keys(alt))
-    return (None,)  # matches at any node
+    """The first binding set of ``pattern`` rooted at ``node``, or ``None`` when it does not match."""
+    return next(matches(pattern, node, gm), None)
 
 
 def node_keys(node: fx.Node, gm: fx.GraphModule) -> Iterable:
@@ -157,100 +336,173 @@ def node_keys(node: fx.Node, gm: fx.GraphModule) -> Iterable:
     return ()
 
 
+# ----------------------------------------------------------------------------- rules
+
 @dataclass
 class Match:
-    """A pattern match: the root node and the named bindings."""
+    """A pattern match: the root node, the named bindings and every call node it covers."""
 
     root: fx.Node
-    env: dict[str, _Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # partial matches: what was left out and why
+    env: dict[str, _Any]
+    gm: fx.GraphModule
+    nodes: tuple[fx.Node, ...] = ()
 
     def __getitem__(self, name: str) -> _Any:
         return self.env[name]
 
+    def __contains__(self, name: str) -> bool:
+        return name in self.env
+
     def get(self, name: str, default=None):
         return self.env.get(name, default)
+
+    def module(self, name: str | None = None) -> nn.Module | None:
+        """The module called by the node bound to ``name`` (the root when ``None``), else ``None``."""
+        node = self.root if name is None else self.env.get(name)
+        return module_of(self.gm, node)
+
+    def leak(self) -> str | None:
+        """A reason when a value inside the match is read outside it (the rewrite would hide it)."""
+        inside = set(self.nodes)
+        for node in self.nodes:
+            if node is not self.root and any(u not in inside for u in node.users):
+                return f"{node.name} has {len(node.users)} users (a value inside the match is read elsewhere)"
+        return None
 
 
 class Rule:
     """A rewrite: subclass and set ``pattern``, override ``check`` and ``rewrite``.
 
-    ``check(match, gm)`` returns ``None`` when the rewrite is safe, else a reason string that goes
-    into the report ("conv has 2 users"). ``rewrite(match, gm)`` edits ``gm`` in place (the
-    pipeline works on a copy of the user's model, never the original). ``name`` defaults to the
-    module name of the rule's file.
+    ``check(match)`` returns ``None`` when the rewrite is safe, else a reason string that goes into
+    the report ("conv has 2 users"); it must not change anything. ``rewrite(match)`` builds the
+    replacement and edits ``match.gm`` in place (the pipeline works on a copy of the user's model,
+    never the original). ``name`` defaults to the class name.
     """
 
     pattern: Pat
     name: str | None = None
 
-    def check(self, m: Match, gm: fx.GraphModule) -> str | None:
+    def check(self, m: Match) -> str | None:
         return None
 
-    def rewrite(self, m: Match, gm: fx.GraphModule) -> None:
+    def rewrite(self, m: Match) -> None:
         raise NotImplementedError
 
     def describe(self, m: Match) -> str:
-        """How the report names a match (default: the root node's name and target)."""
+        """How the report names a match (default: the root node's name, and target for modules)."""
         return f"{m.root.name} ({m.root.target})" if m.root.op == "call_module" else m.root.name
+
+    @property
+    def rule_name(self) -> str:
+        return self.name or type(self).__name__
 
     def __add__(self, other: "Rule | RuleSet") -> "RuleSet":
         return RuleSet([self]) + other
 
 
 class RuleSet:
-    """Rules composed with ``+``, indexed by root key; applied in one walk over the graph."""
+    """Rules composed with ``+``, indexed by root key. At a node, rules are tried in order."""
 
     def __init__(self, rules: Iterable[Rule]):
         self.rules = list(rules)
         self._index: dict[_Any, list[Rule]] = {}
         for r in self.rules:
-            for key in dict.fromkeys(root_keys(r.pattern)):  # once per key, in order
+            for key in dict.fromkeys(r.pattern.keys()):  # once per key, in order
                 self._index.setdefault(key, []).append(r)
 
     def __add__(self, other: "Rule | RuleSet") -> "RuleSet":
         return RuleSet(self.rules + (other.rules if isinstance(other, RuleSet) else [other]))
 
     def candidates(self, node: fx.Node, gm: fx.GraphModule) -> list[Rule]:
-        out: list[Rule] = []
-        for key in (*node_keys(node, gm), None):
-            out.extend(r for r in self._index.get(key, ()) if r not in out)
-        return out
+        found = {id(r) for key in (*node_keys(node, gm), None) for r in self._index.get(key, ())}
+        return [r for r in self.rules if id(r) in found]
 
 
-def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule, record: PassRecord) -> int:
-    """Apply ``rules`` at every node (in graph order, one walk); return the number of rewrites.
+MAX_SWEEPS = 50
 
-    A node erased by an earlier rewrite in the same walk is skipped.
+
+def _try(rule: Rule, node: fx.Node, gm: fx.GraphModule):
+    """The first match of ``rule`` at ``node`` whose check passes, else ``(None, refusals, search)``."""
+    search = _Search(gm)
+    refusals: list[tuple[str, str]] = []
+    for st in rule.pattern._match(node, _State({}), search):
+        m = Match(node, st.env, gm, st.nodes)
+        reason = rule.check(m)
+        if not reason:
+            return m, refusals, search
+        refusals.append((rule.describe(m), reason))
+    return None, refusals, search
+
+
+def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
+                record: PassRecord | Callable[[Rule], PassRecord]) -> int:
+    """Apply ``rules`` to ``gm`` until none fires; return the number of rewrites.
+
+    Each sweep visits nodes latest first, so a pattern rooted at a node is tried before the patterns
+    rooted at its inputs (the largest match wins); a sweep sees what earlier sweeps built, so a rule
+    can match blocks another rule made. A rule fires at most once at a node. ``record`` is one
+    :class:`PassRecord` for all rules, or a function giving each rule its own. A candidate that
+    matched is counted once however many sweeps see it; a refusal is reported when no match at
+    that node passed its check; otherwise the deepest partial match of a rule is its ``miss``.
     """
     rules = rules if isinstance(rules, RuleSet) else RuleSet([rules])
-    start = time.perf_counter()
-    rewritten = 0
-    for node in list(gm.graph.nodes):
-        if node.graph is not gm.graph or getattr(node, "_erased", False):
-            continue
-        for rule in rules.candidates(node, gm):
-            env = match(rule.pattern, node, gm)
-            if env is None:
+    record_of = record if callable(record) else (lambda r: record)
+    start, own = time.perf_counter(), 0.0
+    total, fired, counted, reported = 0, set(), set(), set()
+    for sweep in range(MAX_SWEEPS):
+        rewritten = 0
+        for node in reversed(list(gm.graph.nodes)):
+            if node.graph is not gm.graph or getattr(node, "_erased", False):
                 continue
-            m = Match(node, env)
-            record.matched += 1
-            reason = rule.check(m, gm)
-            if reason:
-                record.skip(rule.describe(m), reason)
-                continue
-            rule.rewrite(m, gm)
-            rewritten += 1
-            record.rewritten += 1
-            for note in m.notes:
-                record.skip(rule.describe(m), note)
+            for rule in rules.candidates(node, gm):
+                if (id(rule), node) in fired:
+                    continue
+                rec = record_of(rule)
+                t0 = time.perf_counter()
+                m, refusals, search = _try(rule, node, gm)
+                if m is not None or refusals:
+                    if (id(rule), node) not in counted:
+                        counted.add((id(rule), node))
+                        rec.matched += 1
+                elif search.miss is not None and search.depth >= 1:
+                    _keep_miss(rec, rule, node, gm, search)
+                if m is None:
+                    for where, reason in refusals:
+                        if (id(rule), where, reason) not in reported:
+                            reported.add((id(rule), where, reason))
+                            rec.skip(where, reason)
+                    rec.seconds += time.perf_counter() - t0
+                    own += time.perf_counter() - t0
+                    continue
+                rule.rewrite(m)
+                rec.seconds += time.perf_counter() - t0
+                own += time.perf_counter() - t0
+                fired.add((id(rule), node))
+                rec.rewritten += 1
+                rewritten += 1
+                break
+        total += rewritten
+        if rewritten:
+            eliminate_dead_code(gm)
+            gm.graph.lint()
+            gm.recompile()
+        if not rewritten:
             break
-    if rewritten:
-        eliminate_dead_code(gm)
-        gm.graph.lint()
-        gm.recompile()
-    record.seconds += time.perf_counter() - start
-    return rewritten
+    else:
+        raise RuntimeError(f"rules {[r.rule_name for r in rules.rules]} still rewrite after {MAX_SWEEPS} sweeps: "
+                           "a rewrite produces what it (or another rule) matches again")
+    shared = time.perf_counter() - start - own  # walking, dead-code removal, recompiles: split evenly
+    for r in rules.rules:
+        record_of(r).seconds += shared / len(rules.rules)
+    return total
+
+
+def _keep_miss(rec: PassRecord, rule: Rule, root: fx.Node, gm: fx.GraphModule, search: _Search) -> None:
+    covered, where, why = search.miss
+    if rec.miss is not None and rec.miss.depth >= search.depth:
+        return
+    rec.miss = Miss(root=root.name, matched=[n.name for n in covered],
+                    stopped_at=_show(where), why=why, depth=search.depth)
 
 
 # ----------------------------------------------------------------------------- graph edit helpers
@@ -336,6 +588,7 @@ def inplace_conflict(node: fx.Node, x: _Any, inplace: bool) -> str | None:
 
 
 __all__ = [
-    "Alt", "Any", "Fn", "arg", "Match", "Method", "Mod", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "match",
-    "call_sites", "module_of", "prune_submodules", "record_provenance", "replace_with_function", "unique_name",
+    "Alt", "Any", "Fn", "Match", "Method", "Mod", "Opt", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "arg",
+    "call_sites", "match", "matches", "module_of", "prune_submodules", "record_provenance",
+    "replace_with_function", "unique_name",
 ]

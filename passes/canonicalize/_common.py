@@ -1,9 +1,7 @@
 """Shared helper of the canonicalisation rules: "this spelling means that canonical call"."""
 from __future__ import annotations
 
-from torch import fx
-
-from fxaccel.rules import Match, Rule, arg, inplace_conflict, module_of, replace_with_function
+from fxaccel.rules import Match, Rule, arg, inplace_conflict, replace_with_function
 
 
 SOURCE_PATH = "fxaccel_source_module"
@@ -18,9 +16,9 @@ class Respell(Rule):
 
     canonical = None
 
-    def is_inplace(self, m: Match, gm: fx.GraphModule) -> bool:
+    def is_inplace(self, m: Match) -> bool:
         node = m.root
-        mod = module_of(gm, node)
+        mod = m.module()
         if mod is not None:
             return bool(getattr(mod, "inplace", False))
         name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
@@ -28,10 +26,10 @@ class Respell(Rule):
             return True
         return node.op == "call_function" and bool(arg(node, 1, "inplace", False))
 
-    def check(self, m: Match, gm: fx.GraphModule) -> str | None:
-        return inplace_conflict(m.root, m["x"], self.is_inplace(m, gm))
+    def check(self, m: Match) -> str | None:
+        return inplace_conflict(m.root, m["x"], self.is_inplace(m))
 
-    def rewrite(self, m: Match, gm: fx.GraphModule) -> None:
-        new = replace_with_function(gm, m.root, self.canonical, (m["x"],))
+    def rewrite(self, m: Match) -> None:
+        new = replace_with_function(m.gm, m.root, self.canonical, (m["x"],))
         if m.root.op == "call_module":  # remember where the module lived: a block can live there later
             new.meta[SOURCE_PATH] = m.root.target

@@ -19,13 +19,13 @@ def _plain(node, gm) -> bool:
 class CanonicalizeArith(Rule):
     name = "canonicalize_arith"
     pattern = Alt(
-        Fn((torch.mul, torch.add), Any("a"), Any("b"), where=_plain),
-        Method(("mul", "add"), Any("a"), Any("b"), where=_plain),
+        Fn((torch.mul, torch.add), Any("a"), Any("b"), extra=True, where=_plain),
+        Method(("mul", "add"), Any("a"), Any("b"), extra=True, where=_plain),
     )
 
-    def rewrite(self, m: Match, gm) -> None:
+    def rewrite(self, m: Match) -> None:
         op = operator.mul if "mul" in str(getattr(m.root.target, "__name__", m.root.target)) else operator.add
-        replace_with_function(gm, m.root, op, (m["a"], m["b"]))
+        replace_with_function(m.gm, m.root, op, (m["a"], m["b"]))
 
 
 register_pass(CanonicalizeArith(), stage="canonicalize")

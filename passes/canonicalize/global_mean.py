@@ -44,16 +44,16 @@ class CanonicalizeGlobalMean(Rule):
     name = "canonicalize_global_mean"
     pattern = Alt(
         Mod((nn.AdaptiveAvgPool3d,), Any("x"), where=lambda n, gm: _is_one(module_of(gm, n).output_size)),
-        Fn(F.adaptive_avg_pool3d, Any("x"), where=_pool_not_canonical),
-        Fn(torch.mean, Any("x"), where=_mean_dims_ok),
-        Method("mean", Any("x"), where=_mean_dims_ok),
+        Fn(F.adaptive_avg_pool3d, Any("x"), extra=True, where=_pool_not_canonical),
+        Fn(torch.mean, Any("x"), extra=True, where=_mean_dims_ok),
+        Method("mean", Any("x"), extra=True, where=_mean_dims_ok),
     )
 
     def describe(self, m):
         return m.root.name
 
-    def rewrite(self, m, gm):
-        node = m.root
+    def rewrite(self, m):
+        gm, node = m.gm, m.root
         keepdim = True
         if node.target in (torch.mean, "mean"):
             keepdim = bool(arg(node, 2, "keepdim", False))

@@ -11,12 +11,11 @@ from fxaccel.rules import Any, Mod, Rule, module_of
 
 class DropIdentity(Rule):
     name = "drop_identity"
-    pattern = Mod(nn.Identity, Any("x"), where=lambda n, gm: type(module_of(gm, n)) is nn.Identity
-                  and len(n.args) == 1 and not n.kwargs)
+    pattern = Mod(nn.Identity, Any("x"), where=lambda n, gm: type(module_of(gm, n)) is nn.Identity)
 
-    def rewrite(self, m, gm):
+    def rewrite(self, m):
         m.root.replace_all_uses_with(m["x"])
-        gm.graph.erase_node(m.root)
+        m.gm.graph.erase_node(m.root)
 
 
 register_pass(DropIdentity(), stage="canonicalize")

@@ -14,8 +14,8 @@ class CanonicalizeRelu(Respell):
     canonical = staticmethod(torch.relu)
     pattern = Alt(
         Mod(nn.ReLU, Any("x")),
-        Fn((F.relu, torch.relu_), Any("x")),
-        Fn(torch.relu, Any("x"), where=lambda n, gm: len(n.args) != 1 or bool(n.kwargs)),
+        Fn((F.relu, torch.relu_), Any("x"), extra=True),
+        Fn(torch.relu, Any("x"), extra=True, where=lambda n, gm: len(n.args) != 1 or bool(n.kwargs)),
         Method(("relu", "relu_"), Any("x")),
     )
 

@@ -1,6 +1,6 @@
 """Every swish spelling -> ``F.silu(x)``; hardswish spellings -> ``F.hardswish(x)``.
 
-Swish spellings: ``nn.SiLU``, ``F.silu``, ``x * sigmoid(x)``, ``sigmoid(x) * x`` (after the
+Swish spellings: ``nn.SiLU``, ``F.silu``, ``x * sigmoid(x)`` in either operand order (after the
 sigmoid/arith canonicalisation, so ``torch.mul(x, x.sigmoid())`` is covered too, and so is any
 custom module or ``autograd.Function`` whose traced body is exactly that). ``x * sigmoid(y)`` with
 ``y`` another value does not match: ``Var`` requires the very same node.
@@ -24,15 +24,14 @@ class CanonicalizeSwish(Respell):
     canonical = staticmethod(F.silu)
     pattern = Alt(
         Mod(nn.SiLU, Any("x")),
-        Fn(F.silu, Any("x"), where=lambda n, gm: len(n.args) != 1 or bool(n.kwargs)),
-        Fn(operator.mul, Var("x"), Fn(torch.sigmoid, Var("x"))),
-        Fn(operator.mul, Fn(torch.sigmoid, Var("x")), Var("x")),
+        Fn(F.silu, Any("x"), extra=True, where=lambda n, gm: len(n.args) != 1 or bool(n.kwargs)),
+        Fn(operator.mul, Var("x"), Fn(torch.sigmoid, Var("x"))),  # * commutes: both orders
     )
 
-    def is_inplace(self, m, gm) -> bool:
+    def is_inplace(self, m) -> bool:
         if m.root.op == "call_function" and m.root.target is operator.mul:
             return False
-        return super().is_inplace(m, gm)
+        return super().is_inplace(m)
 
 
 class CanonicalizeHardswish(Respell):
@@ -40,9 +39,9 @@ class CanonicalizeHardswish(Respell):
     canonical = staticmethod(F.hardswish)
     pattern = Alt(
         Mod(nn.Hardswish, Any("x")),
-        Fn(F.hardswish, Any("x"), where=lambda n, gm: len(n.args) != 1 or bool(n.kwargs)),
+        Fn(F.hardswish, Any("x"), extra=True, where=lambda n, gm: len(n.args) != 1 or bool(n.kwargs)),
     )
 
 
-register_pass(CanonicalizeSwish(), stage="canonicalize", after=("canonicalize_sigmoid", "canonicalize_arith"))
+register_pass(CanonicalizeSwish(), stage="canonicalize")
 register_pass(CanonicalizeHardswish(), stage="canonicalize")

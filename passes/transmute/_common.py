@@ -1,26 +1,22 @@
-"""Helpers shared by the transmute rules: activations in canonical form, module swaps in place."""
+"""Helpers shared by the transmute rules: canonical activations, module swaps, block placement."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from fxaccel.blocks.act import make_activation
+from fxaccel.blocks.act import make_activation  # noqa: F401  (re-exported for the rules)
+from fxaccel.rules import unique_name
 
 # canonical activation call (after passes/canonicalize) -> activation block name
 ACTIVATIONS = {torch.relu: "relu", F.silu: "swish", F.hardswish: "hardswish"}
 
 
-def activation_of(node: fx.Node) -> str | None:
-    """The block name of a canonical activation node (``torch.relu(x)`` ...), else ``None``."""
-    if node.op == "call_function" and node.target in ACTIVATIONS and len(node.args) == 1 and not node.kwargs:
-        return ACTIVATIONS[node.target]
-    return None
-
-
-def only_user(node: fx.Node) -> fx.Node | None:
-    """The single user of ``node``, or ``None`` when it has zero or several."""
-    return next(iter(node.users)) if len(node.users) == 1 else None
+def shape_of(value) -> tuple[int, ...] | None:
+    """The propagated shape of a node's value (``ShapeProp``'s ``tensor_meta``), else ``None``."""
+    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
+    shape = getattr(meta, "shape", None)
+    return None if shape is None else tuple(int(s) for s in shape)
 
 
 def swap_in(gm: fx.GraphModule, consumed: list[fx.Node], last: fx.Node, path: str, block: nn.Module,
@@ -44,10 +40,6 @@ def swap_in(gm: fx.GraphModule, consumed: list[fx.Node], last: fx.Node, path: st
     return new
 
 
-def act_block(name: str | None):
-    return make_activation(name)
-
-
 def block_path(gm: fx.GraphModule, consumed: list[fx.Node], hint: str) -> str:
     """Where a block that replaces ``consumed`` nodes lives in the module tree.
 
@@ -56,8 +48,6 @@ def block_path(gm: fx.GraphModule, consumed: list[fx.Node], hint: str) -> str:
     read like the user's (``layer1.0.conv_a.conv.weight``). Otherwise it becomes a new child
     ``hint`` of the common parent (or of the root).
     """
-    from fxaccel.rules import unique_name
-
     # parameter-free modules (activations we created at the root) do not say where a block lives
     paths = [n.target for n in consumed if n.op == "call_module"
              and next(iter(gm.get_submodule(n.target).parameters()), None) is not None]

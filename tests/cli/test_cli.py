@@ -393,3 +393,11 @@ def test_noise_budget_rounding_is_what_int8_stores_and_more_bits_cost_less():
     db8 = tool.output_sqnr(model, clips, weights={0, 1, 2}, activations={0, 1, 2})
     db12 = tool.output_sqnr(model, clips, weights={0, 1, 2}, activations={0, 1, 2}, bits=12)
     assert 20 < db8 < db12
+
+
+def test_report_why_explains_a_rule(capsys):
+    spec = f"{HERE / '_models.py'}:two_users"
+    code, out, _ = run(capsys, "report", spec, "--input-shape", SHAPE, "--why", "conv_bn_act")
+    assert code == 0 and "conv_bn_act (transmute): matched" in out and "conv output has 2 users" in out
+    code, out, err = run(capsys, "report", spec, "--input-shape", SHAPE, "--why", "no_such_rule")
+    assert code == 2 and "no pass named 'no_such_rule'" in out + err

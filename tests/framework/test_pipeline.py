@@ -55,10 +55,10 @@ class DoubleRelu(Rule):
     name = "tag_relu"
     pattern = Fn(torch.relu, Any("x"))
 
-    def check(self, m, gm):
+    def check(self, m):
         return None if m.root.meta.get("tensor_meta") is not None else "no shape"
 
-    def rewrite(self, m, gm):
+    def rewrite(self, m):
         m.root.meta["tagged"] = True
 
 
