@@ -43,6 +43,8 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from .targets import TARGETS
+
 # Candidate forms per (target, kind); the first is what the block builds by itself.
 CANDIDATES: dict[tuple[str, str], tuple[str, ...]] = {
     ("mobile_cpu", "temporal_conv"): ("taps", "time_as_height"),
@@ -72,9 +74,10 @@ BUILTIN: dict[tuple[str, str], str] = {
 # gained 1-3% over the rules above (tests put entries here to check the mechanism).
 MEASURED: dict[tuple[str, str], str] = {}
 
-# Whether x86 deploy converts to channels_last_3d memory format: on, measured faster (oneDNN's
-# depthwise conv3d is 4-11x faster on channels-last maps, and the GEMM forms need that view).
-CHANNELS_LAST_3D: dict[str, bool] = {"x86": True}
+# Whether deploy converts a target's network to channels_last_3d: read from ``Target.memory_format``
+# (x86: on, measured faster: oneDNN's depthwise conv3d is 4-11x faster on channels-last maps, and
+# the GEMM forms need that view).
+CHANNELS_LAST_3D: dict[str, bool] = {name: t.memory_format == torch.channels_last_3d for name, t in TARGETS.items()}
 
 
 def signature(kind: str, conv: nn.Module, in_shape: Sequence[int], act: str = "") -> str:

@@ -67,62 +67,17 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, op_kind
+from ..targets import TARGETS
 from ..testing import assert_equivalent, relative_error, sqnr_db
 from .errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
 
 log = logging.getLogger(__name__)
 
-KINDS = ("conv", "linear", "pool", "activation", "elementwise", "reshape", "quant", "other")
-COMPUTE_KINDS = ("conv", "linear", "pool", "activation")
-
-_KIND_OF = {
-    "conv": {"convolution", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-             "conv_transpose3d", "_convolution"},
-    "linear": {"linear", "addmm", "mm", "bmm", "matmul", "baddbmm"},
-    "pool": {"mean", "sum", "avg_pool1d", "avg_pool2d", "avg_pool3d", "max_pool2d", "max_pool3d",
-             "max_pool2d_with_indices", "max_pool3d_with_indices", "adaptive_avg_pool1d",
-             "adaptive_avg_pool2d", "adaptive_avg_pool3d", "_adaptive_avg_pool2d",
-             "_adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_max_pool3d", "amax"},
-    "activation": {"relu", "relu6", "sigmoid", "hardswish", "hardsigmoid", "hardtanh", "clamp",
-                   "gelu", "tanh", "silu", "leaky_relu", "elu", "_softmax", "softmax", "prelu",
-                   "_prelu_kernel"},
-    "elementwise": {"add", "sub", "mul", "div", "neg", "abs", "exp", "log", "sqrt", "rsqrt", "pow",
-                    "maximum", "minimum", "floor", "ceil", "reciprocal", "where", "rsub", "square",
-                    # per-channel affine (when XNNPACK does not fuse it into the conv before it)
-                    "_native_batch_norm_legit_no_training", "native_batch_norm", "batch_norm"},
-    "reshape": {"view_copy", "view", "_unsafe_view", "reshape", "permute_copy", "permute",
-                "transpose", "transpose_copy", "t_copy", "slice_copy", "slice", "select_copy",
-                "select", "unsqueeze_copy", "unsqueeze", "squeeze_copy", "squeeze", "expand_copy",
-                "expand", "cat", "clone", "_to_copy", "_to_dim_order_copy", "_clone_dim_order",
-                "constant_pad_nd", "split_with_sizes_copy", "split_copy", "split", "index",
-                "flatten", "contiguous", "alias_copy", "stack"},
-    "quant": {"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
-              "dequantize_per_channel", "quantize_per_token", "dequantize_per_token",
-              "choose_qparams", "choose_qparams_per_token_asymmetric"},
-}
-_KIND = {base: kind for kind, bases in _KIND_OF.items() for base in bases}
 # Bookkeeping nodes that are neither compute nor data movement.
 _IGNORED = {"getitem", "executorch_call_delegate", "alloc", "sym_size", "_local_scalar_dense"}
-# Kinds whose portable kernel exists but rejects 5-D inputs at run time (measured: convolution).
-_NO_5D_KERNEL = {"conv"}
-
-
-def op_kind(op: str) -> str:
-    """Kind of an op named like ``aten.convolution.default``: one of :data:`KINDS`.
-
-    >>> op_kind("aten.mean.dim"), op_kind("aten.view_copy.default"), op_kind("aten.foo.default")
-    ('pool', 'reshape', 'other')
-    """
-    base = _base(op)
-    if op.startswith("quantized_decomposed.") or base.startswith(("quantize_", "dequantize_")):
-        return "quant"
-    return _KIND.get(base, "other")
-
-
-def _base(op: str) -> str:
-    """``aten.convolution.default`` -> ``convolution``; a plain name is its own base."""
-    parts = op.split(".")
-    return parts[1] if len(parts) >= 3 else parts[-1]
+# ExecuTorch+XNNPACK is the mobile_cpu runtime: its op-legality table says what cannot run at all.
+_TARGET = TARGETS["mobile_cpu"]
 
 
 def _import_executorch():
@@ -237,10 +192,10 @@ def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None 
                 reachable = False
                 continue
             for inner in original.graph_module.graph.nodes:
-                if inner.op == "call_function" and _base(_op_name(inner)) not in _IGNORED:
+                if inner.op == "call_function" and base_name(_op_name(inner)) not in _IGNORED:
                     inside[_op_name(inner)] += 1
             continue
-        if _base(name) in _IGNORED:
+        if base_name(name) in _IGNORED:
             continue
         outside[name] += 1
         outside_ops.append(OutsideOp(node.name, name, op_kind(name), _input_shape(node), reasons.get(node.name)))
@@ -383,10 +338,11 @@ def _refuse_unrunnable(report: DelegationReport) -> None:
     kernels = _registered_kernels()
     bad: list[tuple[OutsideOp, str]] = []
     for o in report.outside_ops:
-        if o.kind in _NO_5D_KERNEL and _rank(o) == 5:
-            bad.append((o, f"XNNPACK has no 5-D {o.kind}; the portable kernel rejects 5-D inputs"))
-        elif _kernel_key(o.op) not in kernels:
+        rule = _TARGET.no_kernel_for(base_name(o.op), _rank(o))
+        if _kernel_key(o.op) not in kernels:
             bad.append((o, f"no ExecuTorch kernel for {_kernel_key(o.op)}"))
+        elif rule is not None and not rule.fallback:
+            bad.append((o, f"XNNPACK has no {_rank(o)}-D {o.kind}; the portable kernel rejects {_rank(o)}-D inputs"))
     if bad:
         listed = "\n  ".join(f"{o} -- {why}" for o, why in bad)
         five_d = any(_rank(o) == 5 for o, _ in bad)

@@ -16,6 +16,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ..targets import TARGETS
+
 OpKey = tuple[str, "int | None"]
 
 
@@ -62,29 +64,16 @@ def count_ops(ops: Counter, names: str | Iterable[str], rank: int | None = None)
     return sum(n for (name, r), n in ops.items() if name in wanted and (rank is None or r == rank))
 
 
-# Ops that have no kernel on mobile CPU runtimes (XNNPACK: 2-D conv only, 4-D mean/pool only).
-_CONV_OPS = frozenset({
-    "convolution", "_convolution", "conv3d", "conv_transpose3d", "mkldnn_convolution",
-    "slow_conv3d", "slow_conv3d_forward", "slow_conv_dilated3d", "_slow_conv2d_forward",
-})
-_REDUCE_OPS = frozenset({"mean", "sum", "amax", "amin"})
-
-
 def ops_not_on_mobile(ops: Counter) -> list[OpKey]:
     """The recorded ops a ``mobile_cpu`` runtime has no kernel for, sorted; empty when all is well.
 
-    Those are: any convolution on a 5-D input, any 3-D pooling op (``avg_pool3d``,
-    ``max_pool3d_with_indices``, ``adaptive_*_pool3d``, ...), and mean/sum/amax/amin on a 5-D input.
-    Reshapes and transposes of 5-D tensors are allowed (they fold time at a network's entry).
+    Read from the target's op-legality table (``fxaccel.targets.TARGETS["mobile_cpu"].no_kernel``):
+    any convolution on a 5-D input, any 3-D pooling op (``avg_pool3d``,
+    ``max_pool3d_with_indices``, ``adaptive_*_pool3d``, ...), and means, sums and pools of a 5-D
+    input. Reshapes and transposes of 5-D tensors are allowed (they fold time at a network's entry).
 
     >>> import torch
     >>> ops_not_on_mobile(record_aten_ops(torch.nn.Conv3d(2, 2, 1), torch.randn(1, 2, 2, 2, 2)))
     [('convolution', 5)]
     """
-    bad = set()
-    for name, rank in ops:
-        if "pool3d" in name:
-            bad.add((name, rank))
-        elif rank == 5 and (name in _CONV_OPS or name in _REDUCE_OPS):
-            bad.add((name, rank))
-    return sorted(bad, key=repr)
+    return TARGETS["mobile_cpu"].unsupported(ops)

@@ -1,8 +1,8 @@
-"""Refuse a ``mobile_cpu`` deploy form that still runs a 5-D convolution, pooling or mean.
+"""Refuse a deploy form that runs an op its target has no kernel for (``Target.no_kernel``).
 
-The rewrites are meant to leave none; this pass proves it on the example inputs, node by node
-(ops are recorded at the ATen dispatcher, below every module and Python helper), so a layer that
-could not be lowered (an opaque module, a functional ``F.conv3d``, a Conv3d subclass inside an
+On ``mobile_cpu`` those are 5-D convolutions, pools and means. The rewrites are meant to leave
+none; this pass proves it on the example inputs, node by node (ops are recorded at the ATen
+dispatcher, below every module and Python helper), so a layer that could not be lowered (an opaque module, a functional ``F.conv3d``, a Conv3d subclass inside an
 untraceable block) fails deploy with its name and the op, never silently.
 """
 from __future__ import annotations
@@ -12,30 +12,31 @@ from torch import fx
 
 from fxaccel.deploying import DeployError
 from fxaccel.pipeline import register_pass
-from fxaccel.testing.ops import _Recorder, ops_not_on_mobile
+from fxaccel.testing.ops import _Recorder
 
 from ._common import is_root
 
 
 class _PerNode(fx.Interpreter):
-    def __init__(self, gm):
+    def __init__(self, gm, target):
         super().__init__(gm)
+        self.target = target
         self.bad: list[tuple[fx.Node, list]] = []
 
     def run_node(self, n):
         rec = _Recorder()
         with rec:
             out = super().run_node(n)
-        bad = ops_not_on_mobile(rec.ops)
+        bad = self.target.unsupported(rec.ops)
         if bad:
             self.bad.append((n, bad))
         return out
 
 
 def check_target(gm: fx.GraphModule, ctx) -> None:
-    if ctx.target.conv3d or not is_root(gm, ctx) or ctx.example_inputs is None:
+    if not ctx.target.no_kernel or not is_root(gm, ctx) or ctx.example_inputs is None:
         return
-    interp = _PerNode(gm)
+    interp = _PerNode(gm, ctx.target)
     with torch.no_grad():
         interp.run(*(t.clone() for t in ctx.example_inputs))
     ctx.record.matched = len(gm.graph.nodes)
@@ -49,7 +50,7 @@ def check_target(gm: fx.GraphModule, ctx) -> None:
                 o.path == node.target for o in _opaque(ctx)) else ""
             lines.append(f"layer {what!r}{kind} runs {', '.join(f'{n}({r}-D)' for n, r in ops)}{opaque}")
         raise DeployError(
-            f"cannot deploy for {ctx.target.name!r} (no 5-D convolution, pooling or mean there): "
+            f"cannot deploy for {ctx.target.name!r} ({ctx.target.description}): "
             + "; ".join(lines) + ". Rewrite those layers with Conv3d/pool modules fxaccel can lower, make "
             "them traceable, or deploy for x86")
 
