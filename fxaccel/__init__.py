@@ -12,7 +12,8 @@ Stability: the names in ``__all__`` are public.
 from . import blocks, lowering, testing, zoo
 from .deploying import DeployError, deploy
 from .exporting import export
-from .pipeline import STAGES, PassContext, list_passes, register_pass, unregister_pass
+from .pipeline import STAGES, PassContext, When, list_passes, register_pass, unregister_pass
+from .provenance import Provenance, provenance_of
 from .quantizing import quantize
 from .report import Report, report_of
 from .rules import Rule
@@ -23,7 +24,8 @@ from .transmuting import load_vanilla_state_dict, transmute
 __version__ = "0.1.0"
 
 __all__ = [
-    "STAGES", "TARGETS", "DeployError", "PassContext", "Report", "Rule", "Target", "blocks", "deploy",
-    "export", "get_target", "list_passes", "load_vanilla_state_dict", "lowering", "quantize",
-    "register_pass", "report_of", "testing", "trace", "transmute", "unregister_pass", "zoo",
+    "STAGES", "TARGETS", "DeployError", "PassContext", "Provenance", "Report", "Rule", "Target", "When",
+    "blocks", "deploy", "export", "get_target", "list_passes", "load_vanilla_state_dict", "lowering",
+    "provenance_of", "quantize", "register_pass", "report_of", "testing", "trace", "transmute",
+    "unregister_pass", "zoo",
 ]

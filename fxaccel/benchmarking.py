@@ -160,13 +160,13 @@ class FormBuilder:
     def _pte_int8(self):
         from . import zoo
         from .exporting import export
+        from .provenance import provenance_of
         from .quantizing import quantize
-        from .report import report_of
 
         fp32 = self.get("mobile")
         clips = [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs) for i in range(self.calib)]
         q = quantize(fp32, clips, backend="xnnpack")
-        sqnr = report_of(q).extra.get("output_sqnr_db")
+        sqnr = provenance_of(q).output_sqnr_db
         if not (sqnr is not None and sqnr >= self.sqnr_floor):
             raise _QualityError(f"int8 output SQNR {sqnr} dB vs fp32 is below {self.sqnr_floor} dB")
         self.notes["pte_int8"] = f"output SQNR {sqnr} dB vs fp32 ({self.calib} random calibration clips)"

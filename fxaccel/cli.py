@@ -255,6 +255,7 @@ def cmd_export(args, out: _Out) -> int:
             fp32 = _deploy(subject.model, subject, args.target)
         model, info = fp32, {"format": args.format or suffix[1:], "target": args.target, "precision": "fp32"}
         if args.int8:
+            from .provenance import provenance_of
             from .quantizing import quantize
             from .report import report_of
 
@@ -263,11 +264,11 @@ def cmd_export(args, out: _Out) -> int:
                 clips = [tuple(zoo.random_clips(t.shape, seed=1000 + i) for t in subject.inputs)
                          for i in range(args.calib)]
                 model = quantize(fp32, clips, backend=backend)
-            qrep = report_of(model).extra
-            info.update(precision="int8", backend=backend, output_sqnr_db=qrep.get("output_sqnr_db"),
-                        top1_agreement=qrep.get("top1_agreement"))
-            if not qrep.get("output_sqnr_db", float("inf")) >= args.sqnr_floor:
-                raise _Quality(f"int8 output SQNR {qrep.get('output_sqnr_db')} dB vs fp32 is below --sqnr-floor "
+            sqnr = provenance_of(model).output_sqnr_db
+            info.update(precision="int8", backend=backend, output_sqnr_db=sqnr,
+                        top1_agreement=report_of(model).extra.get("top1_agreement"))
+            if not sqnr >= args.sqnr_floor:
+                raise _Quality(f"int8 output SQNR {sqnr} dB vs fp32 is below --sqnr-floor "
                                f"{args.sqnr_floor} dB: calibrate on more clips (--calib), or quantize in Python "
                                "with keep_float= / skip= (docs/int8.md)")
         with step(f"writing {path.name}"):

@@ -7,7 +7,6 @@ from typing import Iterator
 from torch import nn
 
 from .blocks.base import EfficientBlock
-from .inputs import run
 
 
 @contextlib.contextmanager
@@ -40,10 +39,3 @@ def share_inside(macs: dict[str, tuple[int, bool]]) -> float | None:
     """Share of the recorded MACs inside blocks; ``None`` when no Conv3d ran."""
     total = sum(m for m, _ in macs.values())
     return None if total == 0 else sum(m for m, ok in macs.values() if ok) / total
-
-
-def coverage(model: nn.Module, inputs: tuple) -> float | None:
-    """Share of Conv3d MACs inside efficient blocks for one run on ``inputs``."""
-    with conv3d_macs(model) as macs:
-        run(model, inputs)
-    return share_inside(macs)

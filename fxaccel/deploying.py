@@ -12,6 +12,7 @@ import torch
 from torch import fx, nn
 
 from .inputs import as_input_tuple, run, verify_outputs
+from .provenance import Provenance, mark, provenance_of
 from .report import Report, attach
 from .targets import get_target
 
@@ -27,11 +28,9 @@ def _transmuted(model: nn.Module, inputs: tuple, target: str, verify: bool) -> t
     from .report import report_of, report_or_none
     from .transmuting import transmute
 
-    if isinstance(model, fx.GraphModule):
-        previous = report_or_none(model)
-        if previous is not None and previous.stage == "transmute":
-            gm = copy.deepcopy(model)
-            return gm, previous
+    made_by = provenance_of(model)
+    if isinstance(model, fx.GraphModule) and made_by is not None and made_by.stage == "transmute":
+        return copy.deepcopy(model), report_or_none(model)
     gm = transmute(model, inputs, target=target, verify=verify)
     return gm, report_of(gm)
 
@@ -124,6 +123,7 @@ def deploy(
         verify_outputs("deploy", model, gm, inputs, report)
     report.extra["seconds"] = round(time.perf_counter() - start, 3)
     attach(gm, report)
+    mark(gm, Provenance("deploy", prof.name))
     return gm
 
 

@@ -9,6 +9,7 @@ from torch import fx, nn
 
 from .inputs import as_input_tuple
 from .pipeline import PassContext, run_stage
+from .provenance import Provenance, mark, provenance_of
 from .report import Report, attach, report_or_none
 from .targets import get_target
 
@@ -32,8 +33,8 @@ def int8_sqnr_floor(model: nn.Module) -> float:
     for more than ~X dB would ask for more than int8 gives; a broken artifact (a wrong scale or
     layout) stays far below (< 5 dB).
     """
-    report = report_or_none(model)
-    measured = report.extra.get("output_sqnr_db") if report else None
+    made_by = provenance_of(model)
+    measured = made_by.output_sqnr_db if made_by is not None else None
     if measured is None:
         return INT8_SQNR_FLOOR
     return min(INT8_SQNR_FLOOR, float(measured) - INT8_MARGIN_DB)
@@ -54,23 +55,24 @@ def _format(path: Path, fmt: str | None) -> str:
 
 
 def _is_int8(model: nn.Module) -> bool:
-    report = report_or_none(model)
-    return report is not None and report.stage == "quantize"
+    made_by = provenance_of(model)
+    return made_by is not None and made_by.stage == "quantize"
 
 
 def _lower_passes(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
     """Run the ``lower`` stage (per-format graph fixes) on a copy of an fp32 deploy-form graph."""
     if not isinstance(model, fx.GraphModule) or _is_int8(model):
         return model
-    previous = report_or_none(model)
+    previous, made_by = report_or_none(model), provenance_of(model)
     gm = copy.deepcopy(model)
-    report = Report("lower", previous.target if previous else None, previous=previous)
-    target = get_target(previous.target) if previous and previous.target else get_target("mobile_cpu")
+    target = get_target(made_by.target if made_by is not None and made_by.target else "mobile_cpu")
+    report = Report("lower", target.name, previous=previous)
     ctx = PassContext("lower", target, inputs, report, options={"format": fmt})
     gm = run_stage("lower", gm, ctx)
     gm.recompile()
     report.extra["format"] = fmt
     attach(gm, report)
+    mark(gm, Provenance("lower", target.name))
     return gm
 
 

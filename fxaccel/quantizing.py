@@ -37,6 +37,7 @@ from .blocks.layout import FoldTime, UnfoldTime
 from .blocks.one_clip import specialise_one_clip
 from .inputs import eval_mode, run
 from .pipeline import PassContext, run_stage
+from .provenance import Provenance, mark, provenance_of
 from .report import Opaque, Report, attach, report_or_none
 from .targets import get_target
 
@@ -93,8 +94,8 @@ def quantize(
     items = _collect(calibration_data, _input_count(model))
     start = time.perf_counter()
     refs = [run(model, it, what=f"{type(model).__name__} on calibration item {i}") for i, it in enumerate(items)]
-    previous = report_or_none(model)
-    target = previous.target if previous is not None and previous.target else _TARGET_OF[backend]
+    previous, made_by = report_or_none(model), provenance_of(model)
+    target = made_by.target if made_by is not None and made_by.target else _TARGET_OF[backend]
     show = progress if progress is not None else sys.stderr.isatty()
 
     flow = _Eager(backend) if backend in _EAGER else _Pt2e()
@@ -126,6 +127,7 @@ def quantize(
     if backend in _EAGER:
         report.extra["engine"] = backend
     attach(qmodel, report)
+    mark(qmodel, Provenance("quantize", target, backend, report.extra["output_sqnr_db"]))
     return qmodel
 
 

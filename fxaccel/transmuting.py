@@ -12,6 +12,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from .coverage import conv3d_macs, share_inside
 from .inputs import as_input_tuple, bad_inputs, eval_mode, run, verify_outputs
 from .pipeline import PassContext, run_stage
+from .provenance import Provenance, mark
 from .report import Report, attach
 from .rules import prune_submodules
 from .targets import get_target
@@ -106,6 +107,7 @@ def transmute(
         report.coverage = share_inside(macs)
     report.extra["seconds"] = round(time.perf_counter() - start, 3)
     attach(gm, report)
+    mark(gm, Provenance("transmute", prof.name))
     return gm
 
 
@@ -116,6 +118,7 @@ def load_vanilla_state_dict(gm: fx.GraphModule, state_dict: dict[str, torch.Tens
     >>> vanilla = fxaccel.zoo.x3d("XS")
     >>> gm = fxaccel.transmute(vanilla)
     >>> fxaccel.load_vanilla_state_dict(gm, vanilla.state_dict())
+    <All keys matched successfully>
     """
     from .report import report_of
 

@@ -181,14 +181,12 @@ def test_mini_x3d_ptl_int8_qnnpack_loads_and_reaches_the_floor(mini, tmp_path):
 
 
 def test_int8_floor_follows_the_int8_models_own_noise():
-    from fxaccel.report import Report, attach
+    from fxaccel.provenance import Provenance, mark
 
     def model_with(db):
         m = nn.Linear(2, 2)
         if db is not None:
-            rep = Report("quantize", "mobile_cpu")
-            rep.extra["output_sqnr_db"] = db
-            attach(m, rep)
+            mark(m, Provenance("quantize", "mobile_cpu", "xnnpack", db))
         return m
 
     assert exporting.int8_sqnr_floor(model_with(None)) == exporting.INT8_SQNR_FLOOR
