@@ -321,14 +321,20 @@ def cmd_report(args, out: _Out) -> int:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 Path(target).write_text(render(graphs))
                 pictures[flag] = target
+    why = None
+    if args.why:
+        try:
+            why = rep.why(args.why)
+        except ValueError as err:  # an unknown pass name: the user's request, not our bug
+            raise _Usage(str(err)) from None
     transmuted = rep if rep.stage == "transmute" else rep.previous
     out.emit({"model": subject.name, "input_shape": _shape(subject), "blocks": _blocks_summary(gm),
               "coverage": transmuted.coverage if transmuted else None,
               "opaque": [{"path": o.path, "error": o.error} for o in (transmuted.opaque if transmuted else [])],
               "skipped": [{"pass": p, "where": s.where, "reason": s.reason} for p, s in _all_skips(rep)],
               "pictures": pictures, "report": rep.to_dict(),
-              **({"why": rep.why(args.why)} if args.why else {})})
-    out.print(rep.why(args.why) if args.why else rep.table())
+              **({"why": why} if why else {})})
+    out.print(why or rep.table())
     if deployed is not None:
         _print_layers(out, rep)
     out.print(f"efficient blocks: {_blocks_summary(gm)}")

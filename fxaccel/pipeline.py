@@ -23,6 +23,7 @@ Stability: public (``register_pass``, ``unregister_pass``, ``list_passes``, ``Pa
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -174,6 +175,17 @@ def _load_builtins(stage: str) -> None:
         return
     _BUILTINS_LOADED.add(stage)
     importlib.import_module(f"fxaccel.passes.{stage}")
+
+
+def register_modules(package: str, path: Iterable[str]) -> None:
+    """Import every public module of a pass package, in name order; each registers its passes.
+
+    A package's ``__init__`` calls this, so a new rule is one new file: nothing lists it.
+    Registration order is name order; where order matters, a pass says so with ``before=``/``after=``.
+    """
+    for info in sorted(pkgutil.iter_modules(path), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
 
 
 def list_passes(stage: str) -> list[str]:

@@ -102,7 +102,7 @@ class Report:
             for p in rep.passes:
                 if p.name != name:
                     continue
-                lines.append(f"{p.name} ({rep.stage}): matched {p.matched}, rewritten {p.rewritten}")
+                lines.append(f"{p.name} ({p.stage}): matched {p.matched}, rewritten {p.rewritten}")
                 lines += [f"  refused at {s.where}: {s.reason}" for s in p.skipped]
                 lines += [f"  {n}" for n in p.notes]
                 if p.miss is not None:
