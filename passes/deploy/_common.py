@@ -1,4 +1,4 @@
-"""Helpers shared by the deploy passes: node shapes, module swaps, the root module, op counts."""
+"""Helpers shared by the deploy passes: node shapes, module swaps, the ReLU pattern, op counts."""
 from __future__ import annotations
 
 import operator
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from fxaccel.dce import _mutates, eliminate_dead_code, is_impure  # noqa: F401  (re-exported)
-from fxaccel.rules import unique_name
+from fxaccel.rules import Alt, Fn, Method, Mod, Pat, module_of, unique_name
 
 # Eval-mode no-ops: deploy always has eval semantics, where these return their input.
 DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
@@ -25,20 +25,6 @@ def shape_of(value: Any) -> tuple[int, ...] | None:
     meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
     shape = getattr(meta, "shape", None)
     return None if shape is None else tuple(int(s) for s in shape)
-
-
-def is_root(gm: fx.GraphModule, ctx) -> bool:
-    """Whether ``gm`` is the model being deployed (not a GraphModule nested in an opaque leaf)."""
-    return gm is ctx.options.get("root")
-
-
-def refresh_shapes(ctx) -> None:
-    """Re-run shape propagation on the whole model: replacement nodes lose ``node.meta``."""
-    from fxaccel.transmuting import propagate_shapes
-
-    root = ctx.options.get("root")
-    if root is not None and ctx.example_inputs is not None:
-        propagate_shapes(root, tuple(t.clone() for t in ctx.example_inputs))
 
 
 def install(gm: fx.GraphModule, module: nn.Module, hint: str) -> str:
@@ -78,25 +64,22 @@ def wrap_input(gm: fx.GraphModule, node: fx.Node, module: nn.Module, hint: str) 
     return new
 
 
-def is_relu(node: fx.Node, gm: fx.GraphModule) -> bool:
-    """An out-of-place ReLU node on one tensor (``torch.relu``, ``F.relu``, ``nn.ReLU``)."""
-    if node.op == "call_function" and node.target in RELU_FNS:
-        return len(node.args) == 1 and not node.kwargs.get("inplace", False)
-    if node.op == "call_module":
-        mod = gm.get_submodule(node.target)
-        return type(mod) is nn.ReLU
-    if node.op == "call_method":
-        return node.target == "relu" and len(node.args) == 1
-    return False
+def _out_of_place_call(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return len(node.args) == 1 and not node.kwargs.get("inplace", False)
 
 
-def single_user(node: fx.Node) -> fx.Node | None:
-    return next(iter(node.users)) if len(node.users) == 1 else None
+def relu_of(inner: Pat, name: str = "relu") -> Pat:
+    """An out-of-place ReLU of ``inner`` (``torch.relu``, ``F.relu``, ``x.relu()``, an ``nn.ReLU``
+    of exact type), bound to ``name``. An ``nn.ReLU(inplace=True)`` counts: it writes only the
+    value it reads, which a fused or lowered form computes afresh."""
+    return Alt(Fn(RELU_FNS, inner, extra=True, where=_out_of_place_call, name=name),
+               Mod(nn.ReLU, inner, where=lambda n, gm: type(module_of(gm, n)) is nn.ReLU, name=name),
+               Method("relu", inner, name=name))
 
 
 def count_aten_ops(module: nn.Module, inputs: Sequence[torch.Tensor]) -> int:
     """How many ATen ops one call of ``module`` runs (the report's op count before/after)."""
-    from fxaccel.testing.ops import record_aten_ops
+    from fxaccel.aten_ops import record_aten_ops
 
     with torch.no_grad():
         return sum(record_aten_ops(module, *inputs).values())

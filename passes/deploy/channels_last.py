@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from fxaccel.pipeline import register_pass
+from fxaccel.pipeline import When, register_pass
 
-from ._common import is_root, shape_of, wrap_input
+from ._common import shape_of, wrap_input
 
 
 class ToChannelsLast3d(nn.Module):
@@ -20,8 +20,6 @@ class ToChannelsLast3d(nn.Module):
 
 
 def channels_last(gm: fx.GraphModule, ctx) -> None:
-    if not ctx.target.conv3d or not ctx.options.get("channels_last") or not is_root(gm, ctx):
-        return
     for m in gm.modules():
         if isinstance(m, nn.Conv3d):
             m.to(memory_format=torch.channels_last_3d)
@@ -34,4 +32,5 @@ def channels_last(gm: fx.GraphModule, ctx) -> None:
     gm.recompile()
 
 
-register_pass(channels_last, stage="deploy", name="channels_last", after="dce", before="check_target")
+register_pass(channels_last, stage="deploy", name="channels_last", after="dce", before="check_target",
+              when=When(target={"conv3d": True}, option="channels_last", root=True))

@@ -11,10 +11,8 @@ import torch
 from torch import fx
 
 from fxaccel.deploying import DeployError
-from fxaccel.pipeline import register_pass
+from fxaccel.pipeline import When, register_pass
 from fxaccel.testing.ops import _Recorder
-
-from ._common import is_root
 
 
 class _PerNode(fx.Interpreter):
@@ -34,7 +32,7 @@ class _PerNode(fx.Interpreter):
 
 
 def check_target(gm: fx.GraphModule, ctx) -> None:
-    if not ctx.target.no_kernel or not is_root(gm, ctx) or ctx.example_inputs is None:
+    if not ctx.target.no_kernel:
         return
     interp = _PerNode(gm, ctx.target)
     with torch.no_grad():
@@ -60,4 +58,4 @@ def _opaque(ctx):
     return prev.opaque if prev is not None else []
 
 
-register_pass(check_target, stage="deploy", name="check_target", after="dce")
+register_pass(check_target, stage="deploy", name="check_target", after="dce", when=When(root=True, inputs=True))

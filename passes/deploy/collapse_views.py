@@ -12,67 +12,80 @@ import torch
 from torch import fx
 
 from fxaccel.pipeline import register_pass
-
-_RESHAPE_METHODS = {"reshape", "view"}
-
-
-def _is_reshape(n) -> bool:
-    return isinstance(n, fx.Node) and (
-        (n.op == "call_method" and n.target in _RESHAPE_METHODS) or (n.op == "call_function" and n.target is torch.reshape))
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, RuleSet
 
 
-def _is_view_like(n) -> bool:
-    return _is_reshape(n) or (isinstance(n, fx.Node) and (
-        (n.op == "call_method" and n.target == "flatten") or (n.op == "call_function" and n.target is torch.flatten)))
+def _no_kwargs(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return not node.kwargs
 
 
-def _permute_dims(n):
-    if not isinstance(n, fx.Node) or n.kwargs:
-        return None
-    if (n.op == "call_method" and n.target == "permute") or (n.op == "call_function" and n.target is torch.permute):
-        dims = n.args[1:]
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return tuple(dims) if all(isinstance(d, int) for d in dims) else None
-    return None
+def _shape_args(node: fx.Node) -> tuple:
+    return node.args[1:] if node.op == "call_method" else (node.args[1],)
 
 
-def _shape_args(n):
-    return n.args[1:] if n.op == "call_method" else (n.args[1],)
+def _permute_dims(node: fx.Node) -> tuple[int, ...] | None:
+    dims = node.args[1:]
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    return tuple(dims) if all(isinstance(d, int) for d in dims) else None
 
 
-def collapse_views(gm: fx.GraphModule, ctx) -> None:
-    changed = False
-    for node in list(gm.graph.nodes):
-        if _is_reshape(node) and not node.kwargs and _is_view_like(node.args[0]) and len(node.args[0].users) == 1 \
-                and not node.args[0].kwargs:
-            inner = node.args[0]
-            with gm.graph.inserting_before(node):
-                new = gm.graph.call_method("reshape", (inner.args[0], *_shape_args(node)))
-            new.meta.update(node.meta)
-            node.replace_all_uses_with(new)
-            gm.graph.erase_node(node)
-            gm.graph.erase_node(inner)
-            ctx.record.rewritten += 1
-            changed = True
-            continue
-        q = _permute_dims(node)
-        p = _permute_dims(node.args[0]) if q is not None else None
-        if p is not None and len(p) == len(q) and len(node.args[0].users) == 1:
-            inner = node.args[0]
-            dims = tuple(p[i % len(p)] % len(p) for i in q)
-            with gm.graph.inserting_before(node):
-                new = inner.args[0] if dims == tuple(range(len(dims))) else \
-                    gm.graph.call_method("permute", (inner.args[0], dims))
-            if new is not inner.args[0]:
-                new.meta.update(node.meta)
-            node.replace_all_uses_with(new)
-            gm.graph.erase_node(node)
-            gm.graph.erase_node(inner)
-            ctx.record.rewritten += 1
-            changed = True
-    if changed:
-        gm.recompile()
+def _int_dims(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return not node.kwargs and _permute_dims(node) is not None
 
 
-register_pass(collapse_views, stage="deploy", name="collapse_views", after="layout")
+def _replace(m: Match, new: fx.Node) -> None:
+    """The root's users read ``new``; root and inner (now unused) go."""
+    m.root.replace_all_uses_with(new)
+    m.gm.graph.erase_node(m.root)
+    m.gm.graph.erase_node(m["inner"])
+
+
+class CollapseReshapes(Rule):
+    """``view_like(x, a).reshape(b)`` -> ``x.reshape(b)``."""
+
+    name = "collapse_reshapes"
+    _view_like = Alt(Method(("reshape", "view", "flatten"), Any("x"), extra=True, where=_no_kwargs, name="inner"),
+                     Fn((torch.reshape, torch.flatten), Any("x"), extra=True, where=_no_kwargs, name="inner"))
+    pattern = Alt(Method(("reshape", "view"), _view_like, extra=True, where=_no_kwargs),
+                  Fn(torch.reshape, _view_like, Any()))
+
+    def check(self, m: Match) -> str | None:
+        return m.leak()
+
+    def rewrite(self, m: Match) -> None:
+        with m.gm.graph.inserting_before(m.root):
+            new = m.gm.graph.call_method("reshape", (m["x"], *_shape_args(m.root)))
+        new.meta.update(m.root.meta)
+        _replace(m, new)
+
+
+class CollapsePermutes(Rule):
+    """``x.permute(p).permute(q)`` -> ``x.permute(p[q])``, or ``x`` when that is the identity."""
+
+    name = "collapse_permutes"
+    _permute = Alt(Method("permute", Any("x"), extra=True, where=_int_dims, name="inner"),
+                   Fn(torch.permute, Any("x"), Any(), where=_int_dims, name="inner"))
+    pattern = Alt(Method("permute", _permute, extra=True, where=_int_dims),
+                  Fn(torch.permute, _permute, Any(), where=_int_dims))
+
+    def check(self, m: Match) -> str | None:
+        p, q = _permute_dims(m["inner"]), _permute_dims(m.root)
+        if len(p) != len(q):
+            return f"permutes of {len(p)} and {len(q)} dims"
+        return m.leak()
+
+    def rewrite(self, m: Match) -> None:
+        p, q = _permute_dims(m["inner"]), _permute_dims(m.root)
+        dims = tuple(p[i % len(p)] % len(p) for i in q)
+        if dims == tuple(range(len(dims))):
+            _replace(m, m["x"])
+            return
+        with m.gm.graph.inserting_before(m.root):
+            new = m.gm.graph.call_method("permute", (m["x"], dims))
+        new.meta.update(m.root.meta)
+        _replace(m, new)
+
+
+register_pass(RuleSet([CollapseReshapes(), CollapsePermutes()]), stage="deploy", name="collapse_views",
+              after="layout")

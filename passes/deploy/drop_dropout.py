@@ -1,34 +1,37 @@
 """Remove dropout and identity: in eval semantics (which deploy always has) both return their input.
 
 Matches ``nn.Dropout*`` / ``nn.AlphaDropout`` / ``nn.Identity`` modules (exact types: a subclass
-may compute something else) and ``F.dropout*`` calls; each node's users read its input instead.
+may compute something else) and ``F.dropout*`` calls (whatever their ``p`` / ``training``
+arguments); each node's users read its input instead.
 """
 from __future__ import annotations
 
 from torch import fx, nn
 
 from fxaccel.pipeline import register_pass
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, module_of
 
 from ._common import DROPOUT_FNS, DROPOUT_MODULES
 
-
-def _removable(node: fx.Node, gm: fx.GraphModule) -> bool:
-    if node.op == "call_module":
-        mod = gm.get_submodule(node.target)
-        return type(mod) in DROPOUT_MODULES or type(mod) is nn.Identity
-    return node.op == "call_function" and node.target in DROPOUT_FNS
+_MODULES = (*DROPOUT_MODULES, nn.Identity)
 
 
-def drop_dropout(gm: fx.GraphModule, ctx) -> None:
-    """Bypass every dropout / identity node (its first argument is the value it returns)."""
-    for node in list(gm.graph.nodes):
-        if not _removable(node, gm) or not node.args or not isinstance(node.args[0], fx.Node):
-            continue
-        ctx.record.matched += 1
-        node.replace_all_uses_with(node.args[0])
-        gm.graph.erase_node(node)
-        ctx.record.rewritten += 1
-    gm.recompile()
+def _exact_type(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return type(module_of(gm, node)) in _MODULES and isinstance(node.args[0], fx.Node)
 
 
-register_pass(drop_dropout, stage="deploy", name="drop_dropout")
+def _on_a_tensor(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return isinstance(node.args[0], fx.Node)
+
+
+class DropDropout(Rule):
+    name = "drop_dropout"
+    pattern = Alt(Mod(_MODULES, Any("x"), extra=True, where=_exact_type),
+                  Fn(DROPOUT_FNS, Any("x"), extra=True, where=_on_a_tensor))
+
+    def rewrite(self, m: Match) -> None:
+        m.root.replace_all_uses_with(m["x"])
+        m.gm.graph.erase_node(m.root)
+
+
+register_pass(DropDropout(), stage="deploy", name="drop_dropout")

@@ -18,6 +18,8 @@ from fxaccel.blocks.layout import TimeFolded
 from fxaccel.blocks.pool import GlobalAvgPool3d
 from fxaccel.deploying import DeployError
 from fxaccel.pipeline import register_pass
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, RuleSet, apply_rules
+from fxaccel.targets import Target
 
 from ._common import shape_of, swap_module_call
 from ._forms import FoldedPool3d
@@ -68,60 +70,91 @@ def _pool3d(node: fx.Node, gm):
     return None
 
 
-def _fix_adaptive(gm, node, ctx) -> None:
-    kind, rank, size = _adaptive(node, gm)
-    shape = shape_of(node.args[0])
-    if shape is None or len(shape) != rank + 2:
-        ctx.record.skip(node.name, "no propagated input shape")
-        return
-    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * rank
-    ins = shape[2:]
-    out = tuple(i if o is None else int(o) for i, o in zip(ins, size))
-    ctx.record.matched += 1
-    if any(i % o for i, o in zip(ins, out)):
-        ctx.record.skip(node.name, f"output size {out} does not divide input size {ins}: adaptive windows "
-                        "differ in size, kept as is")
-        return
-    if kind == "avg" and rank == 3 and out == (1, 1, 1):
-        module = GlobalAvgPool3d().deploy(shape, ctx.target)
-    else:
-        kernel = tuple(i // o for i, o in zip(ins, out))
-        module = _FIXED[(kind, rank)](kernel, kernel)
-    swap_module_call(gm, node, module, f"{node.name}_fixed", (node.args[0],))
-    ctx.record.rewritten += 1
+def _is(kind_of):
+    """A pattern condition: ``kind_of`` recognises the node."""
+    return lambda node, gm: kind_of(node, gm) is not None
 
 
-def _fold_pool(gm, node, ctx) -> None:
-    kind, p = _pool3d(node, gm)
-    where = f"layer {node.target if node.op == 'call_module' else node.name!r}"
-    ctx.record.matched += 1
-    for flag in ("ceil_mode", "return_indices", "divisor_override"):
-        if p.get(flag):
-            raise DeployError(f"cannot deploy {where} ({kind} pool 3d) for {ctx.target.name!r}: {flag}="
-                              f"{p[flag]} has no 2-D form; the target has no 3-D pooling. Use "
-                              f"{flag}=False/None in the model or deploy for x86")
-    shape, out = shape_of(node.args[0]), shape_of(node)
-    if shape is None or out is None or len(shape) != 5:
-        raise DeployError(f"cannot deploy {where} for {ctx.target.name!r}: no propagated 5-D input shape")
-    stride = p.get("stride") or p["kernel_size"]
-    inner = FoldedPool3d(kind, shape, out, p["kernel_size"], stride, p.get("padding", 0), p.get("dilation", 1),
-                         p.get("count_include_pad", True))
-    swap_module_call(gm, node, TimeFolded(inner, shape, out[2]), f"{node.name}_folded", (node.args[0],))
-    ctx.report.layers.append({"layer": str(node.target if node.op == "call_module" else node.name),
-                              "block": f"{kind}_pool3d", "form": "FoldedPool3d"})
-    ctx.record.rewritten += 1
+class FixAdaptivePool(Rule):
+    """An adaptive pool whose windows all have one size -> the fixed pool (or global-pool form)."""
+
+    name = "fix_adaptive_pool"
+    pattern = Alt(Mod(tuple(_ADAPTIVE_MODULES), Any("x"), where=_is(_adaptive)),
+                  Fn(tuple(_ADAPTIVE_FNS), Any("x"), extra=True, where=_is(_adaptive)))
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    @staticmethod
+    def _sizes(m: Match):
+        """``(kind, rank, input shape, output size)``; the output size with ``None`` resolved."""
+        kind, rank, size = _adaptive(m.root, m.gm)
+        shape = shape_of(m["x"])
+        if shape is None or len(shape) != rank + 2:
+            return kind, rank, None, None
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * rank
+        return kind, rank, shape, tuple(i if o is None else int(o) for i, o in zip(shape[2:], size))
+
+    def check(self, m: Match) -> str | None:
+        _, _, shape, out = self._sizes(m)
+        if shape is None:
+            return "no propagated input shape"
+        if any(i % o for i, o in zip(shape[2:], out)):
+            return (f"output size {out} does not divide input size {shape[2:]}: adaptive windows "
+                    "differ in size, kept as is")
+        return None
+
+    def rewrite(self, m: Match) -> None:
+        kind, rank, shape, out = self._sizes(m)
+        if kind == "avg" and rank == 3 and out == (1, 1, 1):
+            module = GlobalAvgPool3d().deploy(shape, self.target)
+        else:
+            kernel = tuple(i // o for i, o in zip(shape[2:], out))
+            module = _FIXED[(kind, rank)](kernel, kernel)
+        swap_module_call(m.gm, m.root, module, f"{m.root.name}_fixed", (m["x"],))
+
+    def describe(self, m: Match) -> str:
+        return m.root.name
+
+
+class FoldPool3d(Rule):
+    """A 3-D avg/max pool -> its folded form, on targets without 3-D pooling; no folded form: an error."""
+
+    name = "fold_pool3d"
+    pattern = Alt(Mod((nn.AvgPool3d, nn.MaxPool3d), Any("x"), where=_is(_pool3d)),
+                  Fn((F.avg_pool3d, F.max_pool3d), Any("x"), extra=True))
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def rewrite(self, m: Match) -> None:
+        node, target = m.root, self.ctx.target
+        kind, p = _pool3d(node, m.gm)
+        where = f"layer {node.target if node.op == 'call_module' else node.name!r}"
+        for flag in ("ceil_mode", "return_indices", "divisor_override"):
+            if p.get(flag):
+                raise DeployError(f"cannot deploy {where} ({kind} pool 3d) for {target.name!r}: {flag}="
+                                  f"{p[flag]} has no 2-D form; the target has no 3-D pooling. Use "
+                                  f"{flag}=False/None in the model or deploy for x86")
+        shape, out = shape_of(m["x"]), shape_of(node)
+        if shape is None or out is None or len(shape) != 5:
+            raise DeployError(f"cannot deploy {where} for {target.name!r}: no propagated 5-D input shape")
+        stride = p.get("stride") or p["kernel_size"]
+        inner = FoldedPool3d(kind, shape, out, p["kernel_size"], stride, p.get("padding", 0), p.get("dilation", 1),
+                             p.get("count_include_pad", True))
+        swap_module_call(m.gm, node, TimeFolded(inner, shape, out[2]), f"{node.name}_folded", (m["x"],))
+        self.ctx.report.layers.append({"layer": str(node.target if node.op == "call_module" else node.name),
+                                       "block": f"{kind}_pool3d", "form": "FoldedPool3d"})
+
+    def describe(self, m: Match) -> str:
+        return m.root.name
 
 
 def fix_pools(gm: fx.GraphModule, ctx) -> None:
-    for node in list(gm.graph.nodes):
-        if _adaptive(node, gm) is not None:
-            _fix_adaptive(gm, node, ctx)
-    if not ctx.target.conv3d:
-        for node in list(gm.graph.nodes):
-            if _pool3d(node, gm) is not None:
-                _fold_pool(gm, node, ctx)
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+    """Forms depend on the target, so the rules are built per deploy; 3-D pools fold only where
+    the target cannot pool in 3-D."""
+    rules = RuleSet([FixAdaptivePool(ctx.target)] + ([] if ctx.target.conv3d else [FoldPool3d(ctx)]))
+    apply_rules(rules, gm, ctx.record)
 
 
 register_pass(fix_pools, stage="deploy", name="fix_pools", after="lower_convs")

@@ -8,33 +8,32 @@ from __future__ import annotations
 
 import copy
 
-from torch import fx, nn
+from torch import nn
 from torch.ao.nn import intrinsic as nni
 
 from fxaccel.pipeline import register_pass
+from fxaccel.rules import Any, Match, Mod, Rule, module_of
 
-from ._common import is_relu, single_user, swap_module_call
+from ._common import relu_of, swap_module_call
 
 _FUSED = {nn.Conv1d: nni.ConvReLU1d, nn.Conv2d: nni.ConvReLU2d, nn.Conv3d: nni.ConvReLU3d, nn.Linear: nni.LinearReLU}
+_LAYER = Mod(tuple(_FUSED), Any("x"), name="layer", where=lambda n, gm: type(module_of(gm, n)) in _FUSED)
 
 
-def fuse_relu(gm: fx.GraphModule, ctx) -> None:
-    for node in list(gm.graph.nodes):
-        if node.op != "call_module" or type(gm.get_submodule(node.target)) not in _FUSED:
-            continue
-        relu = single_user(node)
-        if relu is None or not is_relu(relu, gm):
-            continue
-        ctx.record.matched += 1
-        if len(node.args) != 1 or node.kwargs:
-            ctx.record.skip(str(node.target), "called with extra arguments")
-            continue
-        layer = copy.deepcopy(gm.get_submodule(node.target))
-        swap_module_call(gm, relu, _FUSED[type(layer)](layer, nn.ReLU(inplace=True)), f"{node.target}_relu",
-                         tuple(node.args), also_erase=(node,))
-        ctx.record.rewritten += 1
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+class FuseRelu(Rule):
+    name = "fuse_relu"
+    pattern = relu_of(_LAYER)
+
+    def check(self, m: Match) -> str | None:
+        return m.leak()
+
+    def rewrite(self, m: Match) -> None:
+        layer = copy.deepcopy(m.module("layer"))
+        swap_module_call(m.gm, m["relu"], _FUSED[type(layer)](layer, nn.ReLU(inplace=True)),
+                         f"{m['layer'].target}_relu", (m["x"],), also_erase=(m["layer"],))
+
+    def describe(self, m: Match) -> str:
+        return str(m["layer"].target)
 
 
-register_pass(fuse_relu, stage="deploy", name="fuse_relu", after="lower_convs")
+register_pass(FuseRelu(), stage="deploy", name="fuse_relu", after="lower_convs")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from torch import fx
 
-from fxaccel.pipeline import register_pass
+from fxaccel.pipeline import When, register_pass
 
-from ._common import is_root, shape_of, wrap_input
+from ._common import shape_of, wrap_input
 from ._forms import ShapeGuard
 
 
 def guard_inputs(gm: fx.GraphModule, ctx) -> None:
-    if not is_root(gm, ctx):
-        return
     for node in list(gm.graph.nodes):
         shape = shape_of(node)
         if node.op != "placeholder" or shape is None or len(shape) < 2:
@@ -22,4 +20,4 @@ def guard_inputs(gm: fx.GraphModule, ctx) -> None:
     gm.recompile()
 
 
-register_pass(guard_inputs, stage="deploy", name="guard_inputs", after="drop_dropout")
+register_pass(guard_inputs, stage="deploy", name="guard_inputs", after="drop_dropout", when=When(root=True))

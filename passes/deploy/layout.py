@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from fxaccel.blocks.layout import FoldTime, TimeFolded, UnfoldTime
-from fxaccel.pipeline import register_pass
+from fxaccel.pipeline import When, register_pass
 
 from ._common import BINARY_FNS, _mutates, eliminate_dead_code, install, shape_of
 from ._forms import FoldedInput, RepeatFrames
@@ -191,7 +191,7 @@ class _Layout:
 
 
 def layout(gm: fx.GraphModule, ctx) -> None:
-    if ctx.target.conv3d or ctx.options.get("layout", "network") != "network":
+    if ctx.options.get("layout", "network") != "network":  # a value, which When does not compare
         return
     stripped = _strip_wrappers(gm)
     ctx.record.matched += stripped
@@ -202,6 +202,7 @@ def layout(gm: fx.GraphModule, ctx) -> None:
 
 
 register_pass(layout, stage="deploy", name="layout",
-              after=("lower_blocks", "lower_convs", "fix_pools", "mean_5d", "fuse_relu"))
+              after=("lower_blocks", "lower_convs", "fix_pools", "mean_5d", "fuse_relu"),
+              when=When(target={"conv3d": False}))
 
 _ = operator  # operator.add & co. are in BINARY_FNS

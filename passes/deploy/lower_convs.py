@@ -19,26 +19,32 @@ from torch import fx, nn
 
 from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.deploying import DeployError
-from fxaccel.pipeline import register_pass
+from fxaccel.pipeline import When, register_pass
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, apply_rules, arg
 
-from ._common import install, is_relu, shape_of, single_user
+from ._common import relu_of, shape_of, swap_module_call
 from .lower_blocks import deploy_block
 
 
 _CONV3D_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 
 
-def _functional_conv(gm: fx.GraphModule, node: fx.Node) -> nn.Conv3d | None:
-    """An ``nn.Conv3d`` equal to a functional conv3d call on constant weights, else ``None``."""
-    if node.op != "call_function" or node.target not in (F.conv3d, torch.conv3d):
-        return None
+def _conv_args(node: fx.Node) -> dict | None:
+    """The arguments of a functional conv3d call whose weight (and bias) are constants of the
+    model (``get_attr``), by name; else ``None``."""
     a = dict(zip(_CONV3D_ARGS, node.args))
     a.update(node.kwargs)
     w, b = a.get("weight"), a.get("bias")
     if not (isinstance(w, fx.Node) and w.op == "get_attr") or not (
             b is None or (isinstance(b, fx.Node) and b.op == "get_attr")):
         return None
-    weight = _attr(gm, w.target)
+    return a
+
+
+def _functional_conv(gm: fx.GraphModule, node: fx.Node) -> nn.Conv3d:
+    """An ``nn.Conv3d`` equal to a functional conv3d call on constant weights."""
+    a = _conv_args(node)
+    weight, b = _attr(gm, a["weight"].target), a.get("bias")
     groups = int(a.get("groups", 1))
     conv = nn.Conv3d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), a.get("stride", 1),
                      a.get("padding", 0), a.get("dilation", 1), groups, bias=b is not None)
@@ -54,48 +60,64 @@ def _attr(gm: fx.GraphModule, path: str) -> torch.Tensor:
     return getattr(gm.get_submodule(owner) if owner else gm, name).detach()
 
 
-def lower_convs(gm: fx.GraphModule, ctx) -> None:
-    if ctx.target.conv3d:
-        return
-    for node in list(gm.graph.nodes):
-        functional = _functional_conv(gm, node)
-        if functional is not None:
-            hint = node.name
-            node.args, node.kwargs = (node.args[0] if node.args else node.kwargs["input"],), {}
-            node.op, node.target = "call_module", install(gm, functional, hint)
-        if node.op != "call_module":
-            continue
-        conv = gm.get_submodule(node.target)
-        if not isinstance(conv, nn.Conv3d):
-            continue
-        ctx.record.matched += 1
+def _on_constants(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return _conv_args(node) is not None
+
+
+def _sole_user(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return len(node.users) == 1
+
+
+def _sole_user_on_constants(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return _sole_user(node, gm) and _on_constants(node, gm)
+
+
+def _conv3d(sole_user: bool) -> Alt:
+    """A Conv3d module call (any arguments: extra ones are an error, not a miss) or a functional
+    conv3d on constant weights, bound to ``conv``; ``sole_user``: its output has one reader."""
+    return Alt(Mod(nn.Conv3d, Any("x"), extra=True, where=_sole_user if sole_user else None, name="conv"),
+               Fn((F.conv3d, torch.conv3d), extra=True, name="conv",
+                  where=_sole_user_on_constants if sole_user else _on_constants))
+
+
+class LowerConv3d(Rule):
+    """A Conv3d (and the ReLU that is its only user) -> the deploy form of a ``Conv3dBnAct``."""
+
+    name = "lower_conv3d"
+    pattern = Alt(relu_of(_conv3d(sole_user=True)), _conv3d(sole_user=False))
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def rewrite(self, m: Match) -> None:
+        node, relu, target = m["conv"], m.get("relu"), self.ctx.target
+        if node.op == "call_module":
+            conv, path, x = m.module("conv"), str(node.target), m["x"]
+        else:
+            conv, path, x = _functional_conv(m.gm, node), node.name, arg(node, 0, "input")
         if type(conv) is not nn.Conv3d:
-            raise DeployError(f"cannot deploy layer {node.target!r} for {ctx.target.name!r}: it is a "
+            raise DeployError(f"cannot deploy layer {path!r} for {target.name!r}: it is a "
                               f"{type(conv).__name__} (a Conv3d subclass whose forward may differ) and the "
                               "target has no 5-D convolution; use a plain nn.Conv3d or deploy for x86")
-        shape = shape_of(node.args[0]) if node.args else None
-        if shape is None or len(node.args) != 1 or node.kwargs:
-            raise DeployError(f"cannot deploy layer {node.target!r} for {ctx.target.name!r}: "
+        shape = shape_of(x)
+        if shape is None or (node.op == "call_module" and (len(node.args) != 1 or node.kwargs)):
+            raise DeployError(f"cannot deploy layer {path!r} for {target.name!r}: "
                               + ("no propagated input shape" if shape is None else "called with extra arguments"))
-        relu = single_user(node)
-        relu = relu if relu is not None and is_relu(relu, gm) else None
         block = Conv3dBnAct.from_modules(copy.deepcopy(conv), None, nn.ReLU() if relu is not None else None)
         block.eval()
-        deployed, row = deploy_block(block, shape, ctx, str(node.target))
+        deployed, row = deploy_block(block, shape, self.ctx, path)
         row["block"] = "Conv3d" + ("+ReLU" if relu is not None else "")
-        ctx.report.layers.append(row)
-        name = install(gm, deployed, f"{node.target}_deploy")
-        last = relu or node
-        with gm.graph.inserting_after(last):
-            new = gm.graph.call_module(name, tuple(node.args))
-        new.meta.update(last.meta)
-        last.replace_all_uses_with(new)
-        if relu is not None:
-            gm.graph.erase_node(relu)
-        gm.graph.erase_node(node)
-        ctx.record.rewritten += 1
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+        self.ctx.report.layers.append(row)
+        swap_module_call(m.gm, m.root, deployed, f"{path}_deploy", (x,), also_erase=(node,) if relu is not None else ())
+
+    def describe(self, m: Match) -> str:
+        return str(m["conv"].target) if m["conv"].op == "call_module" else m["conv"].name
 
 
-register_pass(lower_convs, stage="deploy", name="lower_convs", after="lower_blocks")
+def lower_convs(gm: fx.GraphModule, ctx) -> None:
+    """The forms come from the target, the tuner and the stage options, so the rule is built per deploy."""
+    apply_rules(LowerConv3d(ctx), gm, ctx.record)
+
+
+register_pass(lower_convs, stage="deploy", name="lower_convs", after="lower_blocks",
+              when=When(target={"conv3d": False}))

@@ -7,6 +7,9 @@ including the batch):
   ``(N, kept, reduced)`` view;
 * ``mobile_cpu``: any subset of ``(1, 2, 3, 4)`` becomes :class:`~._forms.FoldedMean` on the
   folded layout (spatial/channel mean as one 4-D mean, time on a 3-D view).
+
+The engine hands a rule the graph, not the deploy context, so the pass builds :class:`Mean5d` for
+its target and applies it (counts, refusals and misses go to the pass's record as for any rule).
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ import torch
 from torch import fx, nn
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import arg
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, apply_rules, arg
+from fxaccel.targets import Target
 
 from ._common import shape_of, swap_module_call
 from ._forms import FoldedInput, FoldedMean
@@ -36,38 +40,52 @@ class FlatMean(nn.Module):
         return x.reshape(-1, self.kept, self.reduced).mean(-1).reshape((-1,) + self.out_shape[1:])
 
 
-def _dims(node: fx.Node):
-    if not ((node.op == "call_function" and node.target is torch.mean)
-            or (node.op == "call_method" and node.target == "mean")):
-        return None
-    shape = shape_of(node.args[0]) if node.args else None
+def _dims(node: fx.Node) -> tuple[int, ...]:
     dims = arg(node, 1, "dim")
-    if shape is None or len(shape) != 5 or dims is None or arg(node, 3, "dtype") is not None or "out" in node.kwargs:
-        return None
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     return tuple(sorted({d % 5 for d in dims}))
 
 
-def mean_5d(gm: fx.GraphModule, ctx) -> None:
-    for node in list(gm.graph.nodes):
-        dims = _dims(node)
-        if dims is None:
-            continue
-        ctx.record.matched += 1
-        shape, out = shape_of(node.args[0]), shape_of(node)
+def _mean_of_5d(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """A mean over given dims of a 5-D tensor, without ``dtype=`` / ``out=``."""
+    shape = shape_of(node.args[0])
+    return (shape is not None and len(shape) == 5 and arg(node, 1, "dim") is not None
+            and arg(node, 3, "dtype") is None and "out" not in node.kwargs)
+
+
+class Mean5d(Rule):
+    """The form depends on the target, so the rule is built per deploy (see :func:`mean_5d`)."""
+
+    name = "mean_5d"
+    pattern = Alt(Fn(torch.mean, Any("x"), extra=True, where=_mean_of_5d),
+                  Method("mean", Any("x"), extra=True, where=_mean_of_5d))
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    def check(self, m: Match) -> str | None:
+        dims = _dims(m.root)
         if 0 in dims:
-            ctx.record.skip(node.name, "the mean reduces the batch dimension")
-            continue
-        if not ctx.target.conv3d:
-            module = FoldedInput(FoldedMean(shape, dims, out), shape)
-        elif dims == tuple(range(dims[0], 5)):
+            return "the mean reduces the batch dimension"
+        if self.target.conv3d and dims != tuple(range(dims[0], 5)):
+            return f"mean over dims {dims} is not over trailing dims; kept (x86 runs it)"
+        return None
+
+    def rewrite(self, m: Match) -> None:
+        node, dims = m.root, _dims(m.root)
+        shape, out = shape_of(m["x"]), shape_of(node)
+        if self.target.conv3d:
             module = FlatMean(shape, dims[0], out)
         else:
-            ctx.record.skip(node.name, f"mean over dims {dims} is not over trailing dims; kept (x86 runs it)")
-            continue
-        swap_module_call(gm, node, module, f"{node.name}_mean", (node.args[0],))
-        ctx.record.rewritten += 1
-    gm.recompile()
+            module = FoldedInput(FoldedMean(shape, dims, out), shape)
+        swap_module_call(m.gm, node, module, f"{node.name}_mean", (m["x"],))
+
+    def describe(self, m: Match) -> str:
+        return m.root.name
+
+
+def mean_5d(gm: fx.GraphModule, ctx) -> None:
+    apply_rules(Mean5d(ctx.target), gm, ctx.record)
 
 
 register_pass(mean_5d, stage="deploy", name="mean_5d", after="fix_pools")
