@@ -1,4 +1,10 @@
-"""ATen ops by kind: the vocabulary in which targets say what they run and reports say what ran.
+"""ATen ops: which ones a module really runs, and by kind, the vocabulary in which targets say
+what they run and reports say what ran.
+
+:func:`record_aten_ops` sees ops at the dispatcher, below autograd and below
+``torch.nn.functional``, so nothing hides inside a module or a Python helper: ``check_target``
+proves a deploy form runs only what its target has kernels for, deploy's report counts ops per
+layer, and tests check a rewrite is the one meant (``kT`` convolution calls, not ``T * kT``).
 
 An op is named by its base name, without namespace or overload (``aten.convolution.default`` ->
 ``"convolution"``). Its *kind* (:data:`KINDS`) groups the spellings one runtime kernel family
@@ -6,9 +12,19 @@ covers: every convolution is ``"conv"``, means, sums and pools are ``"pool"``. A
 op-legality table (:class:`fxaccel.targets.NoKernel`) and ExecuTorch's delegation report
 (:mod:`fxaccel.lowering.executorch`) both speak in these kinds, so the two cannot drift apart.
 
-Stability: public (``KINDS``, ``COMPUTE_KINDS``, ``OP_KINDS``, ``op_kind``, ``base_name``).
+Stability: public (``AtenOpRecorder``, ``record_aten_ops``, ``KINDS``, ``COMPUTE_KINDS``,
+``OP_KINDS``, ``op_kind``, ``base_name``).
 """
 from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+OpKey = tuple[str, "int | None"]
 
 KINDS = ("conv", "linear", "pool", "activation", "elementwise", "reshape", "quant", "other")
 # The kinds whose slow fallback kernels make a model slow (the rest move or rescale data).
@@ -62,3 +78,38 @@ def op_kind(op: str) -> str:
     if op.startswith("quantized_decomposed.") or base.startswith(("quantize_", "dequantize_")):
         return "quant"
     return _KIND.get(base, "other")
+
+
+class AtenOpRecorder(TorchDispatchMode):
+    """A dispatch mode counting the ATen ops run inside it in ``ops``, keyed like
+    :func:`record_aten_ops`; use it where one recording spans code you do not call yourself
+    (an ``fx.Interpreter`` node by node)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        first = next((a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)), None)
+        self.ops[(str(func.overloadpacket.__name__), None if first is None else first.dim())] += 1
+        return func(*args, **kwargs)
+
+
+def record_aten_ops(fn: Callable, *inputs: Any, **kwargs: Any) -> Counter:
+    """Run ``fn(*inputs, **kwargs)`` and count the ATen ops it executed.
+
+    Keys are ``(op_name, rank)``: the op's name without namespace or overload (``"convolution"``,
+    ``"avg_pool3d"``, ``"add"``) and the rank of its first tensor argument (``None`` if it has
+    none). Run under ``torch.no_grad()`` if you want to keep autograd bookkeeping out (the ops
+    recorded are the same; they are seen below autograd).
+
+    >>> import torch
+    >>> ops = record_aten_ops(torch.nn.Conv3d(2, 2, 3), torch.randn(1, 2, 4, 4, 4))
+    >>> ops[("convolution", 5)]
+    1
+    """
+    rec = AtenOpRecorder()
+    with rec:
+        fn(*inputs, **kwargs)
+    return rec.ops

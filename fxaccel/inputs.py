@@ -27,11 +27,13 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
     """Put modules in eval mode and restore every submodule's own ``training`` flag afterwards.
 
     Running a model in train mode would update BN running statistics: a stage must not touch them.
+    Exported (pt2e) GraphModules refuse ``.eval()``; they are traced already and are left as they are.
     """
     flags = [(m, m.training) for root in modules for m in root.modules()]
     try:
         for root in modules:
-            root.eval()
+            with contextlib.suppress(NotImplementedError):
+                root.eval()
         yield
     finally:
         for m, flag in flags:

@@ -19,9 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .aten_ops import op_kind
-
-OpKey = tuple[str, "int | None"]
+from .aten_ops import OpKey, op_kind
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 from ..targets import Target, get_target
 from .act import Activation, activation_name, in_place, make_activation
 from .base import EfficientBlock
-from .layout import TimeFolded, checked
+from .layout import TimeFolded, checked, checked_folded
 
 TEMPORAL_FORMS = ("taps", "time_as_height")
 X86_FORMS = ("linear", "frames2d", "taps", "conv3d")
@@ -70,21 +70,8 @@ _Pads = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
 # --------------------------------------------------------------------------- shape checks
 # Leaf functions for torch.fx: the checks run in eager and under torch.export, and appear as one
 # call node (returning x, so dead-code elimination keeps them) in a symbolic trace.
-torch.fx.wrap("checked")  # layout.checked, wrapped here where it is called
-torch.fx.wrap("_checked_folded")
-
-
-
-
-def _checked_folded(name: str, x: torch.Tensor, t: int, chw: tuple[int, int, int]) -> torch.Tensor:
-    if x.dim() != 4 or tuple(x.shape[1:]) != chw or x.shape[0] % t != 0:
-        c, h, w = chw
-        raise ValueError(
-            f"{name}: deploy form was built for folded input (N*{t}, {c}, {h}, {w}) (clips of "
-            f"T={t} frames folded into the batch) but received {tuple(x.shape)}; deploy again with "
-            f"an example input of the new shape"
-        )
-    return x
+torch.fx.wrap("checked")  # layout.checked and checked_folded, wrapped here where they are called
+torch.fx.wrap("checked_folded")
 
 
 # --------------------------------------------------------------------------- deploy modules
@@ -252,18 +239,18 @@ class FrameTaps(nn.Module):
 def is_temporal_depthwise(conv: nn.Conv3d) -> bool:
     """A per-channel ``kT x 1 x 1`` conv (one filter per channel) that leaves space alone."""
     return (conv.kernel_size[1:] == (1, 1) and conv.groups == conv.in_channels == conv.out_channels
-            and conv.stride[1:] == (1, 1) and _pads(conv)[1:] == ((0, 0), (0, 0)))
+            and conv.stride[1:] == (1, 1) and padding_per_side(conv)[1:] == ((0, 0), (0, 0)))
 
 
 def is_framewise(conv: nn.Conv3d) -> bool:
     """A ``1 x kh x kw`` conv that never mixes frames (no temporal padding): a conv2d per frame."""
-    return conv.kernel_size[0] == 1 and _pads(conv)[0] == (0, 0)
+    return conv.kernel_size[0] == 1 and padding_per_side(conv)[0] == (0, 0)
 
 
 def is_pointwise(conv: nn.Conv3d) -> bool:
     """A 1x1x1 conv without padding or groups: a per-position matrix product over channels."""
     return (tuple(conv.kernel_size) == (1, 1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-            and _pads(conv) == ((0, 0),) * 3)
+            and padding_per_side(conv) == ((0, 0),) * 3)
 
 
 class FramewiseConv2d(nn.Module):
@@ -282,7 +269,7 @@ class FramewiseConv2d(nn.Module):
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _checked_folded("FramewiseConv2d", x, self.t, self.chw)
+        x = checked_folded("FramewiseConv2d", x, self.t, self.chw)
         if self.t_stride != 1:
             c, h, w = self.chw
             t_out = len(range(0, self.t, self.t_stride))
@@ -318,7 +305,7 @@ class TemporalTaps(nn.Module):
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _checked_folded("TemporalTaps", x, self.t, self.chw)
+        x = checked_folded("TemporalTaps", x, self.t, self.chw)
         if self.pad is not None:
             x = self.pad(x)
         o, h, w = self.out_chw
@@ -351,7 +338,7 @@ class TimeAsHeight(nn.Module):
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _checked_folded("TimeAsHeight", x, self.t, self.chw)
+        x = checked_folded("TimeAsHeight", x, self.t, self.chw)
         c, h, w = self.chw
         x = x.reshape(-1, self.t, c, h * w).transpose(1, 2)
         if self.pad is not None:
@@ -454,7 +441,7 @@ class Conv3dBnAct(EfficientBlock):
             return self._deploy_conv3d(shape, weight, bias, form)
         form = DEFAULT_TEMPORAL_FORM if form is None else form
         kt = self.conv.kernel_size[0]
-        if kt == 1 and _pads(self.conv)[0] == (0, 0):
+        if kt == 1 and padding_per_side(self.conv)[0] == (0, 0):
             inner = self._deploy_framewise(shape, weight, bias)
         elif form == "time_as_height":
             inner = self._deploy_time_as_height(shape, weight, bias)
@@ -474,7 +461,7 @@ class Conv3dBnAct(EfficientBlock):
     def _out_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         c = self.conv
         dims = [(n + lo + hi - d * (k - 1) - 1) // s + 1
-                for n, (lo, hi), k, s, d in zip(shape[2:], _pads(c), c.kernel_size, c.stride, c.dilation)]
+                for n, (lo, hi), k, s, d in zip(shape[2:], padding_per_side(c), c.kernel_size, c.stride, c.dilation)]
         return (shape[0], c.out_channels, *dims)
 
     def _folded_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -508,7 +495,7 @@ class Conv3dBnAct(EfficientBlock):
             conv = _new_conv(nn.Conv2d, weight[:, :, 0], bias, c.kernel_size[1:], c.stride[1:], padding,
                              c.dilation[1:], c.groups)
             return FramesConv2d(shape, c.stride[0], self._out_shape(shape), pad, conv, in_place(self.act.plain()))
-        pads = _pads(c)
+        pads = padding_per_side(c)
         if form == "taps" and is_temporal_depthwise(c):
             pad = None if pads[0] == (0, 0) else _Pad(_torch_pad_order(pads), c.padding_mode)
             return FrameTaps(shape, pad, weight, bias, c.stride[0], c.dilation[0], self._out_shape(shape)[2],
@@ -522,7 +509,7 @@ class Conv3dBnAct(EfficientBlock):
     def _spatial_pad(self) -> tuple[_Pad | None, tuple[int, int]]:
         """Spatial padding as conv2d padding when it can be, else as an explicit pad."""
         c = self.conv
-        (hl, hr), (wl, wr) = _pads(c)[1:]
+        (hl, hr), (wl, wr) = padding_per_side(c)[1:]
         if c.padding_mode == "zeros" and hl == hr and wl == wr:
             return None, (hl, wl)
         if hl == hr == wl == wr == 0:
@@ -539,7 +526,7 @@ class Conv3dBnAct(EfficientBlock):
     def _deploy_taps(self, shape, weight, bias) -> nn.Module:
         c = self.conv
         t, t_out = shape[2], self._out_shape(shape)[2]
-        (t_lo, _), mode = _pads(c)[0], c.padding_mode
+        (t_lo, _), mode = padding_per_side(c)[0], c.padding_mode
         plans = {k: _tap_plan(k * c.dilation[0] - t_lo, t, t_out, c.stride[0], mode)
                  for k in range(c.kernel_size[0])}
         live = [k for k, plan in plans.items() if plan is not None] or [0]
@@ -556,7 +543,7 @@ class Conv3dBnAct(EfficientBlock):
 
     def _deploy_time_as_height(self, shape, weight, bias) -> nn.Module:
         c = self.conv
-        pads = _pads(c)
+        pads = padding_per_side(c)
         if c.kernel_size[1:] != (1, 1) or c.stride[1:] != (1, 1) or pads[1:] != ((0, 0), (0, 0)):
             raise ValueError(
                 f"form 'time_as_height' needs a kT x 1 x 1 conv with spatial stride 1 and no spatial "
@@ -583,9 +570,6 @@ def padding_per_side(conv: nn.Conv3d) -> _Pads:
         return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
                      for k, d in zip(conv.kernel_size, conv.dilation))
     return tuple((p, p) for p in conv.padding)
-
-
-_pads = padding_per_side  # the name passes/deploy/lower_blocks.py imports today
 
 
 def _torch_pad_order(pads: _Pads) -> tuple[int, ...]:

@@ -55,7 +55,21 @@ def checked(name: str, x: torch.Tensor, expected: Sequence[int]) -> torch.Tensor
     return x
 
 
+def checked_folded(name: str, x: torch.Tensor, t: int, chw: Sequence[int]) -> torch.Tensor:
+    """``x``, after checking it is the folded layout a form was built for: ``(N*t, C, H, W)``
+    with ``chw == (C, H, W)``; a clear error otherwise (the batch is free)."""
+    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(chw) or x.shape[0] % t != 0:
+        c, h, w = chw
+        raise ValueError(
+            f"{name}: deploy form was built for folded input (N*{t}, {c}, {h}, {w}) (clips of "
+            f"T={t} frames folded into the batch) but received {tuple(x.shape)}; deploy again with "
+            f"an example input of the new shape"
+        )
+    return x
+
+
 torch.fx.wrap("checked")
+torch.fx.wrap("checked_folded")
 
 
 class FoldTime(nn.Module):

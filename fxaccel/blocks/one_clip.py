@@ -20,11 +20,12 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from .conv import TemporalTaps, _checked_folded
+from .conv import TemporalTaps
+from .layout import checked_folded
 
 
 def _checked_one_clip(name: str, x: torch.Tensor, t: int, chw: tuple[int, int, int]) -> torch.Tensor:
-    x = _checked_folded(name, x, t, chw)
+    x = checked_folded(name, x, t, chw)
     if x.shape[0] != t:
         raise ValueError(f"{name}: this form was specialised to one clip of {t} frames (batch 1, as "
                          f"exported) but received {x.shape[0] // t} clips; use the deploy form itself "

@@ -68,6 +68,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, op_kind
+from ..inputs import eval_mode
 from ..targets import TARGETS
 from ..testing import assert_equivalent, relative_error, sqnr_db
 from .errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
@@ -281,21 +282,6 @@ def _why_not_partitioned() -> Iterator[dict[str, str]]:
 # --------------------------------------------------------------------------- export
 
 
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    """Eval mode for export, restoring every submodule's flag afterwards (inputs stay untouched)."""
-    flags = [(m, m.training) for m in model.modules()]
-    try:
-        model.eval()
-    except NotImplementedError:  # exported/pt2e GraphModules refuse .eval(); they are already traced
-        pass
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
-
-
 def _is_quantized(gm: Any) -> bool:
     graph = getattr(gm, "graph", None)
     if graph is None:
@@ -311,14 +297,14 @@ def _export(model: Any, inputs: tuple) -> tuple[Any, Callable]:
         return model, model.module()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"to_pte expects an nn.Module or ExportedProgram, got {type(model).__name__}")
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         return torch.export.export(model, inputs), model
 
 
 def _expected(reference: Callable, inputs: tuple) -> Any:
     with contextlib.ExitStack() as stack, torch.no_grad():
         if isinstance(reference, torch.nn.Module):
-            stack.enter_context(_eval_mode(reference))
+            stack.enter_context(eval_mode(reference))
         return reference(*inputs)
 
 
@@ -511,12 +497,14 @@ def load_pte(program: bytes | str | Path, method: str = "forward") -> PteModule:
     return PteModule(program, method)
 
 
-def _flatten(out: Any) -> list[torch.Tensor]:
+def flatten_outputs(out: Any) -> list[torch.Tensor]:
+    """The tensors of a model's output (nested tuples, lists, dicts by sorted key), in order: how a
+    writer compares a program's outputs with the eager model's."""
     if isinstance(out, torch.Tensor):
         return [out]
     if isinstance(out, dict):
-        return [t for k in sorted(out) for t in _flatten(out[k])]
-    return [t for o in out for t in _flatten(o)]
+        return [t for k in sorted(out) for t in flatten_outputs(out[k])]
+    return [t for o in out for t in flatten_outputs(o)]
 
 
 def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_floor: float | None,
@@ -530,7 +518,7 @@ def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_fl
             f"delegate (run by portable kernels):\n  {outside}\nIf one is a 5-D op: {DEPLOY_HINT}"
         ) from exc
     if sqnr_floor is not None:
-        exp, act = _flatten(expected), _flatten(got)
+        exp, act = flatten_outputs(expected), flatten_outputs(got)
         if len(exp) != len(act):
             raise ExportMismatch(f"program gives {len(act)} outputs, the model {len(exp)}")
         worst = min(sqnr_db(e, a) for e, a in zip(exp, act))
@@ -544,5 +532,5 @@ def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_fl
         assert_equivalent(lambda *_: got, lambda *_: expected, inputs, rtol=rtol)
     except AssertionError as exc:
         raise ExportMismatch(f"ExecuTorch program does not match the model: {exc}") from exc
-    worst = max(relative_error(a, e) for a, e in zip(_flatten(got), _flatten(expected)))
+    worst = max(relative_error(a, e) for a, e in zip(flatten_outputs(got), flatten_outputs(expected)))
     return {"metric": "rel_err", "value": worst, "bound": rtol}

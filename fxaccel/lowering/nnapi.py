@@ -56,8 +56,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..inputs import eval_mode
 from .errors import DEPLOY_HINT, LoweringError, UnsupportedByNNAPI
-from .executorch import _eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def to_nnapi(
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     shapes = ", ".join(f"{'5-D ' if x.dim() == 5 else ''}{list(x.shape)}" for x in inputs)
 
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         quant = dequant = None
         core = model
         if interface != "float":

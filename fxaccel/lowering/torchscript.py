@@ -27,9 +27,10 @@ from typing import Any, Callable
 
 import torch
 
+from ..inputs import eval_mode
 from ..testing import assert_equivalent, relative_error, sqnr_db
 from .errors import ExportMismatch, LoweringError
-from .executorch import _eval_mode, _flatten
+from .executorch import flatten_outputs
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def to_torchscript(
     optimize = lite if optimize is None else optimize
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     skipped: list[str] = []
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         expected = model(*inputs)
         module = torch.jit.freeze(_trace(model, inputs))
         optimized = False
@@ -170,7 +171,7 @@ def _verify(loaded: Callable, expected: Any, inputs: tuple, *, rtol: float, sqnr
             got = loaded(*inputs)
     except Exception as exc:
         raise LoweringError(f"the saved TorchScript artifact failed to run after loading: {exc}") from exc
-    exp, act = _flatten(expected), _flatten(got)
+    exp, act = flatten_outputs(expected), flatten_outputs(got)
     if len(exp) != len(act):
         raise ExportMismatch(f"artifact gives {len(act)} outputs, the model {len(exp)}")
     if sqnr_floor is not None:

@@ -2,55 +2,18 @@
 
 Numerics say a rewrite is right; these say it is *the rewrite we meant*: e.g. a ``mobile_cpu``
 deploy form must run no 5-D convolution (XNNPACK has none), and a temporal decomposition must make
-``kT`` convolution calls, not ``T * kT``. Ops are seen at the dispatcher, below autograd and below
-``torch.nn.functional``, so nothing hides inside a module or a Python helper.
+``kT`` convolution calls, not ``T * kT``. The recorder itself is core (:mod:`fxaccel.aten_ops`,
+re-exported here): deploy uses it too.
 
 Stability: public.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Iterable
+from typing import Iterable
 
-import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
-
+from ..aten_ops import OpKey, record_aten_ops
 from ..targets import TARGETS
-
-OpKey = tuple[str, "int | None"]
-
-
-class _Recorder(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: Counter = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        first = next((a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)), None)
-        self.ops[(str(func.overloadpacket.__name__), None if first is None else first.dim())] += 1
-        return func(*args, **kwargs)
-
-
-def record_aten_ops(fn: Callable, *inputs: Any, **kwargs: Any) -> Counter:
-    """Run ``fn(*inputs, **kwargs)`` and count the ATen ops it executed.
-
-    Keys are ``(op_name, rank)``: the op's name without namespace or overload (``"convolution"``,
-    ``"avg_pool3d"``, ``"add"``) and the rank of its first tensor argument (``None`` if it has
-    none). Run under ``torch.no_grad()`` if you want to keep autograd bookkeeping out (the ops
-    recorded are the same; they are seen below autograd).
-
-    >>> import torch
-    >>> from fxaccel.testing.ops import record_aten_ops
-    >>> ops = record_aten_ops(torch.nn.Conv3d(2, 2, 3), torch.randn(1, 2, 4, 4, 4))
-    >>> ops[("convolution", 5)]
-    1
-    """
-    rec = _Recorder()
-    with rec:
-        fn(*inputs, **kwargs)
-    return rec.ops
 
 
 def count_ops(ops: Counter, names: str | Iterable[str], rank: int | None = None) -> int:
@@ -77,3 +40,6 @@ def ops_not_on_mobile(ops: Counter) -> list[OpKey]:
     [('convolution', 5)]
     """
     return TARGETS["mobile_cpu"].unsupported(ops)
+
+
+__all__ = ["count_ops", "ops_not_on_mobile", "record_aten_ops"]

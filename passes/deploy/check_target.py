@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import fx
 
+from fxaccel.aten_ops import AtenOpRecorder
 from fxaccel.deploying import DeployError
 from fxaccel.pipeline import When, register_pass
-from fxaccel.testing.ops import _Recorder
 
 
 class _PerNode(fx.Interpreter):
@@ -22,7 +22,7 @@ class _PerNode(fx.Interpreter):
         self.bad: list[tuple[fx.Node, list]] = []
 
     def run_node(self, n):
-        rec = _Recorder()
+        rec = AtenOpRecorder()
         with rec:
             out = super().run_node(n)
         bad = self.target.unsupported(rec.ops)

@@ -19,7 +19,8 @@ from torch import fx, nn
 
 from fxaccel.blocks.base import EfficientBlock
 from fxaccel.blocks.conv import (Conv3dAct, Conv3dBnAct, FramesConv2d, FrameTaps, PointwiseLinear, TemporalTaps,
-                                 TimeAsHeight, _pads, is_framewise, is_pointwise, is_temporal_depthwise)
+                                 TimeAsHeight, is_framewise, is_pointwise, is_temporal_depthwise,
+                                 padding_per_side)
 from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import CANDIDATES, builtin_choice, signature
 from fxaccel.deploying import DeployError
@@ -33,7 +34,7 @@ from ._forms import PointwiseConv2dAct
 
 def conv_kind(conv: nn.Conv3d, target: Target) -> str | None:
     """Which choice a Conv3d has on ``target`` (a key of ``CANDIDATES``), or ``None``."""
-    pads = _pads(conv)
+    pads = padding_per_side(conv)
     if not target.conv3d:
         if (conv.kernel_size[0] > 1 and conv.kernel_size[1:] == (1, 1) and conv.stride[1:] == (1, 1)
                 and pads[1:] == ((0, 0), (0, 0))):
