@@ -257,7 +257,7 @@ def _run_rules(group: list[_Entry], gm: fx.GraphModule, ctx: PassContext, record
         rules += members
         owner.update({id(r): records[e.name] for r in members})
     if rules:
-        apply_rules(RuleSet(rules), gm, lambda r: owner[id(r)])
+        apply_rules(RuleSet(rules), gm, lambda r: owner[id(r)], ctx)
 
 
 def run_stage(stage: str, gm: fx.GraphModule, ctx: PassContext, *, skip: Iterable[str] = ()) -> fx.GraphModule:

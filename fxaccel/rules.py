@@ -340,12 +340,17 @@ def node_keys(node: fx.Node, gm: fx.GraphModule) -> Iterable:
 
 @dataclass
 class Match:
-    """A pattern match: the root node, the named bindings and every call node it covers."""
+    """A pattern match: the root node, the named bindings and every call node it covers.
+
+    ``ctx`` is the stage's :class:`fxaccel.pipeline.PassContext` (target, example inputs, stage
+    options) when the rule runs in a stage, else ``None``.
+    """
 
     root: fx.Node
     env: dict[str, _Any]
     gm: fx.GraphModule
     nodes: tuple[fx.Node, ...] = ()
+    ctx: _Any = None
 
     def __getitem__(self, name: str) -> _Any:
         return self.env[name]
@@ -421,12 +426,12 @@ class RuleSet:
 MAX_SWEEPS = 50
 
 
-def _try(rule: Rule, node: fx.Node, gm: fx.GraphModule):
+def _try(rule: Rule, node: fx.Node, gm: fx.GraphModule, ctx):
     """The first match of ``rule`` at ``node`` whose check passes, else ``(None, refusals, search)``."""
     search = _Search(gm)
     refusals: list[tuple[str, str]] = []
     for st in rule.pattern._match(node, _State({}), search):
-        m = Match(node, st.env, gm, st.nodes)
+        m = Match(node, st.env, gm, st.nodes, ctx)
         reason = rule.check(m)
         if not reason:
             return m, refusals, search
@@ -435,7 +440,7 @@ def _try(rule: Rule, node: fx.Node, gm: fx.GraphModule):
 
 
 def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
-                record: PassRecord | Callable[[Rule], PassRecord]) -> int:
+                record: PassRecord | Callable[[Rule], PassRecord], ctx=None) -> int:
     """Apply ``rules`` to ``gm`` until none fires; return the number of rewrites.
 
     Each sweep visits nodes latest first, so a pattern rooted at a node is tried before the patterns
@@ -444,6 +449,7 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
     :class:`PassRecord` for all rules, or a function giving each rule its own. A candidate that
     matched is counted once however many sweeps see it; a refusal is reported when no match at
     that node passed its check; otherwise the deepest partial match of a rule is its ``miss``.
+    ``ctx`` (the stage's context) reaches every :class:`Match` as ``m.ctx``.
     """
     rules = rules if isinstance(rules, RuleSet) else RuleSet([rules])
     record_of = record if callable(record) else (lambda r: record)
@@ -459,7 +465,7 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
                     continue
                 rec = record_of(rule)
                 t0 = time.perf_counter()
-                m, refusals, search = _try(rule, node, gm)
+                m, refusals, search = _try(rule, node, gm, ctx)
                 if m is not None or refusals:
                     if (id(rule), node) not in counted:
                         counted.add((id(rule), node))
