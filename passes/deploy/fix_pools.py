@@ -8,6 +8,10 @@
   ``F.max_pool3d`` become :class:`~._forms.FoldedPool3d` behind a ``TimeFolded`` (per-frame 2-D
   pool, then over time on the ``(N, T, C*H*W)`` view). ``ceil_mode``, ``divisor_override`` and
   ``return_indices`` have no folded form: deploy fails naming the layer.
+
+Two rules: ``fix_pools`` (every target) and ``fold_pool3d`` (targets without 3-D pooling). They run
+in one rule set, so an adaptive pool that becomes a fixed 3-D pool is folded in the next sweep.
+Forms read the target from ``m.ctx``.
 """
 from __future__ import annotations
 
@@ -17,9 +21,8 @@ from torch import fx, nn
 from fxaccel.blocks.layout import TimeFolded
 from fxaccel.blocks.pool import GlobalAvgPool3d
 from fxaccel.deploying import DeployError
-from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, RuleSet, apply_rules
-from fxaccel.targets import Target
+from fxaccel.pipeline import When, register_pass
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule
 
 from ._common import shape_of, swap_module_call
 from ._forms import FoldedPool3d
@@ -76,14 +79,11 @@ def _is(kind_of):
 
 
 class FixAdaptivePool(Rule):
-    """An adaptive pool whose windows all have one size -> the fixed pool (or global-pool form)."""
+    """An adaptive pool whose windows all have one size -> the fixed pool (or the global-pool form)."""
 
-    name = "fix_adaptive_pool"
+    name = "fix_pools"
     pattern = Alt(Mod(tuple(_ADAPTIVE_MODULES), Any("x"), where=_is(_adaptive)),
                   Fn(tuple(_ADAPTIVE_FNS), Any("x"), extra=True, where=_is(_adaptive)))
-
-    def __init__(self, target: Target):
-        self.target = target
 
     @staticmethod
     def _sizes(m: Match):
@@ -107,7 +107,7 @@ class FixAdaptivePool(Rule):
     def rewrite(self, m: Match) -> None:
         kind, rank, shape, out = self._sizes(m)
         if kind == "avg" and rank == 3 and out == (1, 1, 1):
-            module = GlobalAvgPool3d().deploy(shape, self.target)
+            module = GlobalAvgPool3d().deploy(shape, m.ctx.target)
         else:
             kernel = tuple(i // o for i, o in zip(shape[2:], out))
             module = _FIXED[(kind, rank)](kernel, kernel)
@@ -124,11 +124,8 @@ class FoldPool3d(Rule):
     pattern = Alt(Mod((nn.AvgPool3d, nn.MaxPool3d), Any("x"), where=_is(_pool3d)),
                   Fn((F.avg_pool3d, F.max_pool3d), Any("x"), extra=True))
 
-    def __init__(self, ctx):
-        self.ctx = ctx
-
     def rewrite(self, m: Match) -> None:
-        node, target = m.root, self.ctx.target
+        node, target = m.root, m.ctx.target
         kind, p = _pool3d(node, m.gm)
         where = f"layer {node.target if node.op == 'call_module' else node.name!r}"
         for flag in ("ceil_mode", "return_indices", "divisor_override"):
@@ -143,18 +140,12 @@ class FoldPool3d(Rule):
         inner = FoldedPool3d(kind, shape, out, p["kernel_size"], stride, p.get("padding", 0), p.get("dilation", 1),
                              p.get("count_include_pad", True))
         swap_module_call(m.gm, node, TimeFolded(inner, shape, out[2]), f"{node.name}_folded", (m["x"],))
-        self.ctx.report.layers.append({"layer": str(node.target if node.op == "call_module" else node.name),
-                                       "block": f"{kind}_pool3d", "form": "FoldedPool3d"})
+        m.ctx.report.layers.append({"layer": str(node.target if node.op == "call_module" else node.name),
+                                    "block": f"{kind}_pool3d", "form": "FoldedPool3d"})
 
     def describe(self, m: Match) -> str:
         return m.root.name
 
 
-def fix_pools(gm: fx.GraphModule, ctx) -> None:
-    """Forms depend on the target, so the rules are built per deploy; 3-D pools fold only where
-    the target cannot pool in 3-D."""
-    rules = RuleSet([FixAdaptivePool(ctx.target)] + ([] if ctx.target.conv3d else [FoldPool3d(ctx)]))
-    apply_rules(rules, gm, ctx.record)
-
-
-register_pass(fix_pools, stage="deploy", name="fix_pools", after="lower_convs")
+register_pass(FixAdaptivePool(), stage="deploy", name="fix_pools", after="lower_convs")
+register_pass(FoldPool3d(), stage="deploy", name="fold_pool3d", after="fix_pools", when=When(target={"conv3d": False}))

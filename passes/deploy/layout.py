@@ -202,7 +202,7 @@ def layout(gm: fx.GraphModule, ctx) -> None:
 
 
 register_pass(layout, stage="deploy", name="layout",
-              after=("lower_blocks", "lower_convs", "fix_pools", "mean_5d", "fuse_relu"),
+              after=("lower_blocks", "lower_convs", "fix_pools", "fold_pool3d", "mean_5d", "fuse_relu"),
               when=When(target={"conv3d": False}))
 
 _ = operator  # operator.add & co. are in BINARY_FNS

@@ -20,7 +20,7 @@ from torch import fx, nn
 from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.deploying import DeployError
 from fxaccel.pipeline import When, register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, apply_rules, arg
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, arg
 
 from ._common import relu_of, shape_of, swap_module_call
 from .lower_blocks import deploy_block
@@ -81,16 +81,14 @@ def _conv3d(sole_user: bool) -> Alt:
 
 
 class LowerConv3d(Rule):
-    """A Conv3d (and the ReLU that is its only user) -> the deploy form of a ``Conv3dBnAct``."""
+    """A Conv3d (and the ReLU that is its only user) -> the deploy form of a ``Conv3dBnAct``; the form
+    comes from the target, the tuner and the stage options (``m.ctx``)."""
 
-    name = "lower_conv3d"
+    name = "lower_convs"
     pattern = Alt(relu_of(_conv3d(sole_user=True)), _conv3d(sole_user=False))
 
-    def __init__(self, ctx):
-        self.ctx = ctx
-
     def rewrite(self, m: Match) -> None:
-        node, relu, target = m["conv"], m.get("relu"), self.ctx.target
+        node, relu, target = m["conv"], m.get("relu"), m.ctx.target
         if node.op == "call_module":
             conv, path, x = m.module("conv"), str(node.target), m["x"]
         else:
@@ -105,19 +103,14 @@ class LowerConv3d(Rule):
                               + ("no propagated input shape" if shape is None else "called with extra arguments"))
         block = Conv3dBnAct.from_modules(copy.deepcopy(conv), None, nn.ReLU() if relu is not None else None)
         block.eval()
-        deployed, row = deploy_block(block, shape, self.ctx, path)
+        deployed, row = deploy_block(block, shape, m.ctx, path)
         row["block"] = "Conv3d" + ("+ReLU" if relu is not None else "")
-        self.ctx.report.layers.append(row)
+        m.ctx.report.layers.append(row)
         swap_module_call(m.gm, m.root, deployed, f"{path}_deploy", (x,), also_erase=(node,) if relu is not None else ())
 
     def describe(self, m: Match) -> str:
         return str(m["conv"].target) if m["conv"].op == "call_module" else m["conv"].name
 
 
-def lower_convs(gm: fx.GraphModule, ctx) -> None:
-    """The forms come from the target, the tuner and the stage options, so the rule is built per deploy."""
-    apply_rules(LowerConv3d(ctx), gm, ctx.record)
-
-
-register_pass(lower_convs, stage="deploy", name="lower_convs", after="lower_blocks",
+register_pass(LowerConv3d(), stage="deploy", name="lower_convs", after="lower_blocks",
               when=When(target={"conv3d": False}))

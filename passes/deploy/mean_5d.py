@@ -7,9 +7,6 @@ including the batch):
   ``(N, kept, reduced)`` view;
 * ``mobile_cpu``: any subset of ``(1, 2, 3, 4)`` becomes :class:`~._forms.FoldedMean` on the
   folded layout (spatial/channel mean as one 4-D mean, time on a 3-D view).
-
-The engine hands a rule the graph, not the deploy context, so the pass builds :class:`Mean5d` for
-its target and applies it (counts, refusals and misses go to the pass's record as for any rule).
 """
 from __future__ import annotations
 
@@ -19,8 +16,7 @@ import torch
 from torch import fx, nn
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, apply_rules, arg
-from fxaccel.targets import Target
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg
 
 from ._common import shape_of, swap_module_call
 from ._forms import FoldedInput, FoldedMean
@@ -54,27 +50,24 @@ def _mean_of_5d(node: fx.Node, gm: fx.GraphModule) -> bool:
 
 
 class Mean5d(Rule):
-    """The form depends on the target, so the rule is built per deploy (see :func:`mean_5d`)."""
+    """The form depends on the deploy target (``m.ctx.target``)."""
 
     name = "mean_5d"
     pattern = Alt(Fn(torch.mean, Any("x"), extra=True, where=_mean_of_5d),
                   Method("mean", Any("x"), extra=True, where=_mean_of_5d))
 
-    def __init__(self, target: Target):
-        self.target = target
-
     def check(self, m: Match) -> str | None:
         dims = _dims(m.root)
         if 0 in dims:
             return "the mean reduces the batch dimension"
-        if self.target.conv3d and dims != tuple(range(dims[0], 5)):
+        if m.ctx.target.conv3d and dims != tuple(range(dims[0], 5)):
             return f"mean over dims {dims} is not over trailing dims; kept (x86 runs it)"
         return None
 
     def rewrite(self, m: Match) -> None:
         node, dims = m.root, _dims(m.root)
         shape, out = shape_of(m["x"]), shape_of(node)
-        if self.target.conv3d:
+        if m.ctx.target.conv3d:
             module = FlatMean(shape, dims[0], out)
         else:
             module = FoldedInput(FoldedMean(shape, dims, out), shape)
@@ -84,8 +77,4 @@ class Mean5d(Rule):
         return m.root.name
 
 
-def mean_5d(gm: fx.GraphModule, ctx) -> None:
-    apply_rules(Mean5d(ctx.target), gm, ctx.record)
-
-
-register_pass(mean_5d, stage="deploy", name="mean_5d", after="fix_pools")
+register_pass(Mean5d(), stage="deploy", name="mean_5d", after="fix_pools")
