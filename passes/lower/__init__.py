@@ -1,11 +1,13 @@
 """Lower passes: per-format graph fixes run by ``fxaccel.export`` on a copy of an fp32 deploy graph.
 
-Each pass acts only when ``ctx.options["format"]`` is a format it is for:
+Each pass declares the formats it is for (``when=When(formats=...)``); they run in this order
+(declared with ``before=``/``after=``):
 
 * ``one_clip_taps`` (executorch): temporal taps of a one-clip program sum along the batch dim
   (no 3-D view, so no NHWC <-> NCHW transposes around XNNPACK's convolutions).
 * ``inline_forms`` (executorch, nnapi): trace through the deploy-form modules so the fixes see
   every op (a module that cannot be traced through is kept, with the reason in the report).
+* ``propagate_shapes`` (executorch): the example inputs' shapes on every node, for the rules.
 * ``xnnpack_means`` (executorch): every mean in the one spelling XNNPACK delegates, a 4-D
   ``mean((-1, -2), keepdim=True)``.
 
@@ -13,4 +15,6 @@ NNAPI has no fixes yet: what still blocks the X3D deploy form (transpose/permute
 the pool, ``pad`` of the temporal taps, ``silu``, shape arithmetic) is listed and tested in
 ``tests/lowering/test_export.py``.
 """
-from . import one_clip_taps, inline_forms, xnnpack_means  # noqa: F401  (modules register their passes, in this order)
+from fxaccel.pipeline import register_modules
+
+register_modules(__name__, __path__)

@@ -11,11 +11,7 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from fxaccel.pipeline import register_pass
-
-from ._common import for_format
-
-FORMATS = ("executorch", "nnapi")
+from fxaccel.pipeline import When, register_pass
 
 
 class _ThroughTracer(fx.Tracer):
@@ -34,8 +30,7 @@ def inline(gm: fx.GraphModule) -> fx.GraphModule:
 
 
 def inline_forms(gm: fx.GraphModule, ctx) -> fx.GraphModule | None:
-    if not for_format(ctx, *FORMATS):
-        return None
+    """The flat graph (a graph pass: it re-traces the whole model), or ``None`` to keep ``gm``."""
     modules = sum(n.op == "call_module" for n in gm.graph.nodes)
     if not modules:
         return None
@@ -49,4 +44,4 @@ def inline_forms(gm: fx.GraphModule, ctx) -> fx.GraphModule | None:
     return flat
 
 
-register_pass(inline_forms, stage="lower", name="inline_forms")
+register_pass(inline_forms, stage="lower", name="inline_forms", when=When(formats=("executorch", "nnapi")))

@@ -10,14 +10,12 @@ from __future__ import annotations
 from torch import fx
 
 from fxaccel.blocks.one_clip import specialise_one_clip
-from fxaccel.pipeline import register_pass
-
-from ._common import for_format
+from fxaccel.pipeline import When, register_pass
 
 
 def one_clip_taps(gm: fx.GraphModule, ctx) -> None:
-    if not for_format(ctx, "executorch") or ctx.example_inputs is None:
-        return
+    """Swap the taps a forward run on the example inputs shows to see one clip (a graph pass: the
+    taps sit inside deploy-form modules, and which clip count reaches them is known only by running)."""
     swapped, skipped = specialise_one_clip(gm, ctx.example_inputs)
     ctx.record.matched += len(swapped) + len(skipped)
     ctx.record.rewritten += len(swapped)
@@ -27,4 +25,6 @@ def one_clip_taps(gm: fx.GraphModule, ctx) -> None:
         gm.recompile()
 
 
-register_pass(one_clip_taps, stage="lower", name="one_clip_taps")
+# before inlining: the taps must still be TemporalTaps modules to be swapped
+register_pass(one_clip_taps, stage="lower", name="one_clip_taps", before="inline_forms",
+              when=When(formats=("executorch",), inputs=True))

@@ -10,7 +10,7 @@ between two delegates. Any mean is the same numbers as
 with ``K``/``R`` the products of the kept/reduced sizes (the permute only when the reduced dims
 are not already the trailing ones; a 4-D mean over ``(2, 3)`` needs neither permute nor the first
 reshape). The shapes are those of the example inputs: this graph is a private copy made for one
-export, whose program has static shapes anyway.
+export, whose program has static shapes anyway (``propagate_shapes`` puts them on the nodes).
 """
 from __future__ import annotations
 
@@ -20,65 +20,66 @@ import torch
 from torch import fx
 
 from fxaccel.pipeline import register_pass
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg
 
-from ._common import arg, eliminate_dead_code, for_format, is_call, refresh_shapes, shape_of
+from ._common import EXECUTORCH, shape_of
 
-
-def _delegated(shape: tuple[int, ...], dims: tuple[int, ...], keepdim: bool) -> bool:
-    return len(shape) == 4 and dims == (2, 3) and keepdim
-
-
-def _rewrite(gm: fx.GraphModule, node: fx.Node, shape, dims, out) -> None:
-    x = node.args[0]
-    rank = len(shape)
-    kept = [d for d in range(rank) if d not in dims]
-    g = gm.graph
-    with g.inserting_before(node):
-        if not (rank == 4 and dims == (2, 3)):
-            order = kept + list(dims)
-            if order != list(range(rank)):
-                x = g.call_method("permute", (x, *order))
-            k = math.prod(shape[d] for d in kept)
-            r = math.prod(shape[d] for d in dims)
-            x = g.call_method("reshape", (x, 1, k, r, 1))
-        y = g.call_method("mean", (x, (-1, -2)), {"keepdim": True})
-        y = g.call_method("reshape", (y, tuple(out)))  # a tuple: out may be () (a full mean)
-    node.replace_all_uses_with(y)
-    g.erase_node(node)
+_WRITTEN = "fxaccel_xnnpack_mean"  # meta flag of the means this rule writes
 
 
-def xnnpack_means(gm: fx.GraphModule, ctx) -> None:
-    if not for_format(ctx, "executorch"):
-        return
-    means = [n for n in gm.graph.nodes if is_call(n, "mean", torch.mean)]
-    if not means:
-        return
-    have_shapes = refresh_shapes(gm, ctx)
-    for node in means:
-        ctx.record.matched += 1
-        shape, out = shape_of(node.args[0]) if node.args else None, shape_of(node)
-        if not have_shapes or shape is None or out is None:
-            ctx.record.skip(node.name, "no shapes (graph not shape-propagated on the example inputs)")
-            continue
-        dims = arg(node, 1, "dim")
-        keepdim = bool(arg(node, 2, "keepdim", False))
-        if arg(node, 3, "dtype") is not None:
-            ctx.record.skip(node.name, "mean with a dtype argument")
-            continue
+def _not_written_here(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return not node.meta.get(_WRITTEN)
+
+
+def _dims(m: Match, rank: int) -> tuple[int, ...]:
+    """The reduced dims of the mean, sorted and non-negative (no ``dim``: all of them)."""
+    dims = arg(m.root, 1, "dim")
+    if dims is None or (isinstance(dims, (tuple, list)) and len(dims) == 0):
+        return tuple(range(rank))
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    return tuple(sorted({d % rank for d in dims}))
+
+
+def _keepdim(m: Match) -> bool:
+    return bool(arg(m.root, 2, "keepdim", False))
+
+
+class XnnpackMeans(Rule):
+    """Any ``mean`` -> the 4-D ``mean((-1, -2), keepdim=True)`` XNNPACK delegates (see the module doc)."""
+
+    name = "xnnpack_means"
+    pattern = Alt(Fn(torch.mean, Any("x"), extra=True, where=_not_written_here),
+                  Method("mean", Any("x"), extra=True, where=_not_written_here))
+
+    def check(self, m: Match) -> str | None:
+        shape, out = shape_of(m["x"]), shape_of(m.root)
+        if shape is None or out is None:
+            return "no shapes (graph not shape-propagated on the example inputs)"
+        if arg(m.root, 3, "dtype") is not None:
+            return "mean with a dtype argument"
         if not shape:
-            ctx.record.skip(node.name, "mean of a 0-d tensor")
-            continue
-        if dims is None or (isinstance(dims, (tuple, list)) and len(dims) == 0):
-            dims = tuple(range(len(shape)))
-        dims = (dims,) if isinstance(dims, int) else tuple(dims)
-        dims = tuple(sorted({d % len(shape) for d in dims}))
-        if _delegated(shape, dims, keepdim):
-            continue  # already XNNPACK's global average pool
-        _rewrite(gm, node, shape, dims, out)
-        ctx.record.rewritten += 1
-    if ctx.record.rewritten:
-        eliminate_dead_code(gm)
-        gm.recompile()
+            return "mean of a 0-d tensor"
+        if len(shape) == 4 and _dims(m, 4) == (2, 3) and _keepdim(m):
+            return "already the 4-D mean over (2, 3) with keepdim=True that XNNPACK delegates"
+        return None
+
+    def rewrite(self, m: Match) -> None:
+        g, node, x, shape = m.gm.graph, m.root, m["x"], shape_of(m["x"])
+        rank, dims = len(shape), _dims(m, len(shape))
+        kept = [d for d in range(rank) if d not in dims]
+        with g.inserting_before(node):
+            if not (rank == 4 and dims == (2, 3)):
+                order = kept + list(dims)
+                if order != list(range(rank)):
+                    x = g.call_method("permute", (x, *order))
+                k = math.prod(shape[d] for d in kept)
+                r = math.prod(shape[d] for d in dims)
+                x = g.call_method("reshape", (x, 1, k, r, 1))
+            mean = g.call_method("mean", (x, (-1, -2)), {"keepdim": True})
+            mean.meta[_WRITTEN] = True
+            y = g.call_method("reshape", (mean, shape_of(node)))  # a tuple: the output may be () (a full mean)
+        node.replace_all_uses_with(y)
+        g.erase_node(node)
 
 
-register_pass(xnnpack_means, stage="lower", name="xnnpack_means", after="inline_forms")
+register_pass(XnnpackMeans(), stage="lower", after="propagate_shapes", when=EXECUTORCH)

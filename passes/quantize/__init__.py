@@ -1,6 +1,11 @@
 """Quantize stage: eager-mode (qnnpack, x86) graph rewrites run by ``fxaccel.quantize`` before prepare.
 
-Order: ``fuse_modules`` -> ``quantizable_activations`` -> ``float_functional`` -> ``quant_stubs``
--> ``set_qconfig``. The pt2e flow (``xnnpack``) has its own quantizer and skips these passes.
+Order (declared with ``after=``): ``fuse_modules`` -> ``quantizable_activations`` ->
+``float_functional`` -> ``quant_stubs`` -> ``set_qconfig``. The two rule sets in the middle run
+together to a fixed point, so the ``x * sigmoid(x)`` a swish becomes is turned into a ``QMul`` too.
+Every pass declares ``when=When(flows=("eager",))``: the pt2e flow (``xnnpack``) has its own
+quantizer and skips them.
 """
-from . import fuse_modules, quantizable_activations, float_functional, quant_stubs, set_qconfig  # noqa: F401
+from fxaccel.pipeline import register_modules
+
+register_modules(__name__, __path__)

@@ -1,4 +1,4 @@
-"""Shared helpers of the eager-mode quantize passes: flow gating, node scopes, naming, skip matching.
+"""Shared helpers of the eager-mode quantize passes: node scopes, naming, skip matching.
 
 The eager passes run on a *flat* GraphModule (``fxaccel.quantize`` re-traces the deploy model down
 to ``torch.nn`` leaves), so every functional op of every deploy form is a node they can see.
@@ -9,12 +9,10 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
-from fxaccel.pipeline import PassContext
+from fxaccel.pipeline import When
 
-
-def eager(ctx: PassContext) -> bool:
-    """True when the pass runs for an eager-mode backend (qnnpack, x86): the only flow it serves."""
-    return ctx.options.get("flow") == "eager"
+EAGER = When(flows=("eager",))
+"""Where every quantize pass applies: the eager-mode backends (qnnpack, x86); pt2e has its own quantizer."""
 
 
 def scope_of(node: fx.Node) -> str:

@@ -17,7 +17,7 @@ from torch.ao.quantization.fuse_modules import fuse_known_modules
 from fxaccel.pipeline import PassContext, register_pass
 from fxaccel.rules import call_sites
 
-from ._common import eager, finish, is_relu, set_submodule, sole_user
+from ._common import EAGER, finish, is_relu, set_submodule, sole_user
 
 _CONVS = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Conv3d: nn.BatchNorm3d}
 _HEADS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -44,8 +44,6 @@ def _chain(gm: fx.GraphModule, node: fx.Node) -> list[fx.Node]:
 
 def fuse_modules(gm: fx.GraphModule, ctx: PassContext) -> None:
     """Fuse every conv(-BN)(-ReLU), linear-ReLU and BN-ReLU chain whose inner values have one user."""
-    if not eager(ctx):
-        return
     gone: set[fx.Node] = set()
     for node in list(gm.graph.nodes):
         if node in gone or node.op != "call_module" or type(_module(gm, node)) not in _HEADS:
@@ -69,4 +67,4 @@ def fuse_modules(gm: fx.GraphModule, ctx: PassContext) -> None:
     finish(gm)
 
 
-register_pass(fuse_modules, stage="quantize", name="fuse_modules")
+register_pass(fuse_modules, stage="quantize", name="fuse_modules", when=EAGER)

@@ -31,8 +31,8 @@ from torch.ao.quantization.quantization_mappings import get_default_static_quant
 from fxaccel.blocks.layout import FoldTime, UnfoldTime
 from fxaccel.pipeline import PassContext, register_pass
 
-from ._common import add_module_near, eager, finish, is_skipped, scope_of
-from .float_functional import _Functional
+from ._common import EAGER, add_module_near, finish, is_skipped, scope_of
+from .float_functional import Functional
 
 _TRANSPARENT_MODULES = (
     nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.Sigmoid, nn.Tanh, nn.GELU, nn.Identity, nn.Flatten, nn.Unflatten,
@@ -53,12 +53,12 @@ _TRANSPARENT_METHODS = {
     "select", "size", "dim", "dequantize",
 }
 # fxaccel's shape guards (``torch.fx.wrap``-ped, they return their input): they only read shapes.
-_SHAPE_GUARDS = {"_checked", "_checked_folded", "check_shape"}
+_SHAPE_GUARDS = {"_checked", "checked_folded", "check_shape"}
 
 
 def _int8_module_types() -> tuple[type, ...]:
     keys = set(get_default_static_quant_module_mappings())
-    return tuple(t for t in keys if t not in _TRANSPARENT_MODULES) + (_Functional,)
+    return tuple(t for t in keys if t not in _TRANSPARENT_MODULES) + (Functional,)
 
 
 def _classify(gm: fx.GraphModule, node: fx.Node, int8_types) -> tuple[str, str]:
@@ -131,8 +131,6 @@ class _Domains:
 
 def quant_stubs(gm: fx.GraphModule, ctx: PassContext) -> None:
     """Assign int8 / fp32 domains and insert the stubs between them (see the module docstring)."""
-    if not eager(ctx):
-        return
     skip = ctx.options.get("skip", {})
     int8_types = _int8_module_types()
     dom = _Domains(gm)
@@ -173,4 +171,4 @@ def quant_stubs(gm: fx.GraphModule, ctx: PassContext) -> None:
     finish(gm)
 
 
-register_pass(quant_stubs, stage="quantize", name="quant_stubs", after="float_functional")
+register_pass(quant_stubs, stage="quantize", name="quant_stubs", after="float_functional", when=EAGER)

@@ -4,10 +4,13 @@ Measured on torch 2.13 (qnnpack and x86 engines): ``silu`` and ``F.hardswish`` r
 tensors; ``sigmoid``, ``relu``, ``hardtanh``, ``tanh`` and ``gelu`` run natively, and
 ``nn.Hardswish`` has an int8 module. So
 
-* ``nn.SiLU`` / ``F.silu`` / ``x.silu()`` -> ``x * torch.sigmoid(x)`` (the ``mul`` then becomes a
+* ``nn.SiLU`` / ``F.silu`` -> ``x * torch.sigmoid(x)`` (the ``mul`` then becomes a
   ``FloatFunctional`` in ``float_functional``): swish stays int8 instead of a float island;
 * ``F.hardswish`` (a function) -> an ``nn.Hardswish`` module, which eager convert swaps for its
   int8 form.
+
+Both rules drop an in-place flag (``inplace=True``); that is exact only when the activation is its
+input's only reader, which ``check`` verifies.
 """
 from __future__ import annotations
 
@@ -17,50 +20,68 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from fxaccel.pipeline import PassContext, register_pass
+from fxaccel.pipeline import register_pass
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, RuleSet, arg, inplace_conflict
 
-from ._common import add_module_near, eager, finish
-
-
-def _is_silu(gm: fx.GraphModule, node: fx.Node) -> bool:
-    if node.op == "call_module":
-        return type(gm.get_submodule(node.target)) is nn.SiLU
-    if node.op == "call_function":
-        return node.target is F.silu
-    return node.op == "call_method" and node.target == "silu"
+from ._common import EAGER, add_module_near
 
 
-def _is_hardswish_fn(node: fx.Node) -> bool:
-    return (node.op == "call_function" and node.target is F.hardswish) or (
-        node.op == "call_method" and node.target == "hardswish")
+def _exactly(cls: type):
+    def where(node: fx.Node, gm: fx.GraphModule) -> bool:
+        return type(gm.get_submodule(node.target)) is cls
+    where.__name__ = f"is_{cls.__name__}"
+    return where
 
 
-def quantizable_activations(gm: fx.GraphModule, ctx: PassContext) -> None:
-    """Swish -> ``x * sigmoid(x)``; functional hardswish -> ``nn.Hardswish``."""
-    if not eager(ctx):
-        return
-    for node in list(gm.graph.nodes):
-        if _is_silu(gm, node):
-            ctx.record.matched += 1
-            x = node.args[0]
-            with gm.graph.inserting_before(node):
-                sig = gm.graph.call_function(torch.sigmoid, (x,))
-                mul = gm.graph.call_function(operator.mul, (x, sig))
-            for new in (sig, mul):
-                new.meta.update({k: v for k, v in node.meta.items() if k in ("nn_module_stack", "tensor_meta")})
-        elif _is_hardswish_fn(node):
-            ctx.record.matched += 1
-            path = add_module_near(gm, node, nn.Hardswish(), "hardswish")
-            with gm.graph.inserting_before(node):
-                mul = gm.graph.call_module(path, (node.args[0],))
-            mul.meta.update(node.meta)
-        else:
-            continue
-        node.replace_all_uses_with(mul)
-        gm.graph.erase_node(node)
-        ctx.record.rewritten += 1
-    finish(gm)
+def _inplace(m: Match) -> bool:
+    mod = m.module()
+    return bool(mod.inplace) if mod is not None else bool(arg(m.root, 1, "inplace", False))
 
 
-register_pass(quantizable_activations, stage="quantize", name="quantizable_activations",
-              after="fuse_modules")
+class _Respell(Rule):
+    """An activation ``pattern`` (binding ``x``) respelled by ``build``; refused when in place on a shared value."""
+
+    def check(self, m: Match) -> str | None:
+        return inplace_conflict(m.root, m["x"], _inplace(m))
+
+    def rewrite(self, m: Match) -> None:
+        new = self.build(m)
+        m.root.replace_all_uses_with(new)
+        m.gm.graph.erase_node(m.root)
+
+    def build(self, m: Match) -> fx.Node:
+        raise NotImplementedError
+
+
+class SwishToSigmoidMul(_Respell):
+    """``nn.SiLU`` / ``F.silu`` -> ``x * torch.sigmoid(x)``."""
+
+    pattern = Alt(Mod(nn.SiLU, Any("x"), where=_exactly(nn.SiLU)), Fn(F.silu, Any("x"), extra=True))
+
+    def build(self, m: Match) -> fx.Node:
+        g, x = m.gm.graph, m["x"]
+        with g.inserting_before(m.root):
+            sig = g.call_function(torch.sigmoid, (x,))
+            mul = g.call_function(operator.mul, (x, sig))
+        for new in (sig, mul):
+            new.meta.update({k: v for k, v in m.root.meta.items() if k in ("nn_module_stack", "tensor_meta")})
+        return mul
+
+
+class HardswishToModule(_Respell):
+    """``F.hardswish`` -> an ``nn.Hardswish`` module (it has an int8 form)."""
+
+    pattern = Fn(F.hardswish, Any("x"), extra=True)
+
+    def build(self, m: Match) -> fx.Node:
+        path = add_module_near(m.gm, m.root, nn.Hardswish(), "hardswish")
+        with m.gm.graph.inserting_before(m.root):
+            new = m.gm.graph.call_module(path, (m["x"],))
+        new.meta.update(m.root.meta)
+        return new
+
+
+QUANTIZABLE_ACTIVATIONS = RuleSet([SwishToSigmoidMul(), HardswishToModule()])
+
+register_pass(QUANTIZABLE_ACTIVATIONS, stage="quantize", name="quantizable_activations", after="fuse_modules",
+              when=EAGER)

@@ -12,13 +12,11 @@ from torch import fx
 
 from fxaccel.pipeline import PassContext, register_pass
 
-from ._common import eager
+from ._common import EAGER
 
 
 def set_qconfig(gm: fx.GraphModule, ctx: PassContext) -> None:
     """Set ``module.qconfig`` on int8 modules and stubs; clear it everywhere else."""
-    if not eager(ctx):
-        return
     qconfig = ctx.options.get("qconfig")
     if qconfig is None:
         raise ValueError("set_qconfig needs ctx.options['qconfig'] (fxaccel.quantize sets it per backend)")
@@ -33,4 +31,4 @@ def set_qconfig(gm: fx.GraphModule, ctx: PassContext) -> None:
             ctx.record.rewritten += 1
 
 
-register_pass(set_qconfig, stage="quantize", name="set_qconfig", after="quant_stubs")
+register_pass(set_qconfig, stage="quantize", name="set_qconfig", after="quant_stubs", when=EAGER)

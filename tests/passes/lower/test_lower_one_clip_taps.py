@@ -18,6 +18,7 @@ from fxaccel.blocks.conv import Conv3dBnAct, TemporalTaps
 from fxaccel.blocks.one_clip import OneClipTaps, one_clip_form
 from fxaccel.exporting import _lower_passes
 from fxaccel.passes.lower.one_clip_taps import one_clip_taps
+from fxaccel.pipeline import When
 from fxaccel.targets import get_target
 from fxaccel.testing import relative_error
 
@@ -80,6 +81,13 @@ def _record(gm):
     return {p.name: p for p in fxaccel.report_of(gm).passes}["one_clip_taps"]
 
 
+def _one_clip_forms(gm):
+    """One-clip taps in ``gm``: ``OneClipTaps`` modules, or their shape check once inlined."""
+    inlined = sum(n.op == "call_function" and getattr(n.target, "__name__", "") == "_checked_one_clip"
+                  for n in gm.graph.nodes)
+    return inlined + sum(isinstance(m, OneClipTaps) for m in gm.modules())
+
+
 def test_pass_swaps_taps_of_a_one_clip_export_and_keeps_the_strided_one():
     x = torch.randn(1, 3, 6, 8, 8)
     deployed = fxaccel.deploy(_net(), x, target="mobile_cpu")
@@ -90,9 +98,10 @@ def test_pass_swaps_taps_of_a_one_clip_export_and_keeps_the_strided_one():
     assert record.rewritten == 2  # the (3, 1, 1) conv with temporal stride 2 keeps its form
     (skip,) = record.skipped
     assert "temporal stride" in skip.reason
+    assert _one_clip_forms(low) == 2  # the structure the pass creates (inlined by inline_forms)
     with torch.no_grad():
         assert relative_error(deployed(x), low(x)) < 1e-6
-    assert deployed is not low and not any(isinstance(m, OneClipTaps) for m in deployed.modules())
+    assert deployed is not low and _one_clip_forms(deployed) == 0
 
 
 @pytest.mark.parametrize("fmt, batch", [("executorch", 2), ("torchscript_lite", 1), ("nnapi", 1)])
@@ -100,10 +109,13 @@ def test_pass_leaves_other_batches_and_formats_alone(fmt, batch):
     x = torch.randn(batch, 3, 6, 8, 8)
     deployed = fxaccel.deploy(_net(), x, target="mobile_cpu")
     low = _lower_passes(deployed, (x,), fmt)
-    assert not any(isinstance(m, OneClipTaps) for m in low.modules())
-    if fmt == "executorch":
-        assert _record(low).rewritten == 0
-        assert all("more than one clip" in s.reason or "temporal stride" in s.reason for s in _record(low).skipped)
+    assert _one_clip_forms(low) == 0
+    if fmt == "executorch":  # every one of the three taps is named, with its reason
+        record = _record(low)
+        assert record.rewritten == 0 and record.matched == len(record.skipped) == 3
+        assert all("more than one clip" in s.reason for s in record.skipped)
+    else:  # control: the same deployed net, exported for ExecuTorch, does get the one-clip form
+        assert _one_clip_forms(_lower_passes(deployed, (x,), "executorch")) == 2
 
 
 @pytest.mark.executorch
@@ -132,6 +144,7 @@ def test_lowered_one_clip_taps_need_no_transposes(tmp_path):
     try:
         without = transposes("view")
     finally:
-        fxaccel.register_pass(one_clip_taps, stage="lower", name="one_clip_taps", before="inline_forms")
+        fxaccel.register_pass(one_clip_taps, stage="lower", name="one_clip_taps", before="inline_forms",
+                              when=When(formats=("executorch",), inputs=True))
     # 4 = into and out of the folded NHWC layout at the entry and the exit (measured: 4 vs 10)
     assert with_pass <= 4 and without >= with_pass + 2 * 2  # >= 2 per temporal conv without the pass

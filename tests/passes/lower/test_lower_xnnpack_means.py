@@ -75,8 +75,8 @@ def test_other_formats_keep_their_means(fmt):
 
 def test_int8_models_are_not_touched():
     """The lower stage runs on fp32 deploy graphs only (quantized graphs are exported as they are)."""
-    from fxaccel.report import Report, attach
+    from fxaccel.provenance import Provenance, mark
 
     gm = fx.symbolic_trace(MeanNet((1,), False))
-    attach(gm, Report("quantize", "mobile_cpu"))
+    mark(gm, Provenance("quantize", "mobile_cpu", backend="qnnpack"))
     assert _lower_passes(gm, (torch.randn(2, 3, 4),), "executorch") is gm

@@ -56,3 +56,39 @@ def clips(n: int = 4, shape=SHAPE, seed: int = 100) -> list[torch.Tensor]:
 
 def layer_names(report) -> list[str]:
     return [lay["name"] for lay in report.layers]
+
+
+def traced(fn, *inputs: torch.Tensor):
+    """``fn`` (a function of two tensors, or a module) traced, with the shapes of ``inputs`` on every node (the
+    quantize rules read ``tensor_meta``, as after ``fxaccel.quantize``'s own ShapeProp)."""
+    from torch import fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    gm = fx.symbolic_trace(fn if isinstance(fn, nn.Module) else _Call(fn))
+    ShapeProp(gm).propagate(*inputs)
+    return gm
+
+
+def apply(rules, gm):
+    """``rules`` (a Rule or RuleSet) applied to ``gm`` to a fixed point, as the pipeline runs them."""
+    from fxaccel.report import PassRecord
+    from fxaccel.rules import apply_rules
+
+    record = PassRecord("rules", "quantize")
+    apply_rules(rules, gm, record)
+    return record
+
+
+def calls(gm) -> list:
+    """The call nodes' targets in order: module types for modules, else the function / method."""
+    return [type(gm.get_submodule(n.target)) if n.op == "call_module" else n.target
+            for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module")]
+
+
+class _Call(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, a, b):
+        return self.fn(a, b)

@@ -15,7 +15,7 @@ from torch.ao.quantization import DeQuantStub, QuantStub, get_default_qconfig
 from torch.fx.passes.shape_prop import ShapeProp
 
 from fxaccel.passes.quantize.float_functional import QAdd, QAddReLU, QAddScalar, QCat, QMul, QMulScalar
-from fxaccel.pipeline import PassContext, _ordered
+from fxaccel.pipeline import PassContext, list_passes, run_stage
 from fxaccel.report import Report
 from fxaccel.targets import get_target
 from fxaccel.testing import assert_equivalent, randomize_bn, seeds
@@ -28,10 +28,7 @@ def _run(model: nn.Module, x: torch.Tensor, names: list[str], skip=None, flow="e
     report = Report("quantize")
     ctx = PassContext("quantize", get_target("mobile_cpu"), (x,), report, options={
         "flow": flow, "skip": skip or {}, "qconfig": get_default_qconfig("qnnpack")})
-    for entry in _ordered("quantize"):
-        if entry.name in names:
-            ctx.record = report.record(entry.name)
-            gm = entry.fn(gm, ctx) or gm
+    gm = run_stage("quantize", gm, ctx, skip=[n for n in list_passes("quantize") if n not in names])
     return gm, report
 
 
