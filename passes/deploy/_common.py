@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from fxaccel.dce import _mutates, eliminate_dead_code, is_impure  # noqa: F401  (re-exported)
+from fxaccel.dce import _mutates, eliminate_dead_code  # noqa: F401  (re-exported)
 from fxaccel.rules import Alt, Fn, Method, Mod, Pat, module_of, unique_name
 
 # Eval-mode no-ops: deploy always has eval semantics, where these return their input.

@@ -16,12 +16,12 @@ from ._common import DROPOUT_FNS, DROPOUT_MODULES
 _MODULES = (*DROPOUT_MODULES, nn.Identity)
 
 
-def _exact_type(node: fx.Node, gm: fx.GraphModule) -> bool:
-    return type(module_of(gm, node)) in _MODULES and isinstance(node.args[0], fx.Node)
-
-
 def _on_a_tensor(node: fx.Node, gm: fx.GraphModule) -> bool:
     return isinstance(node.args[0], fx.Node)
+
+
+def _exact_type(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return type(module_of(gm, node)) in _MODULES and _on_a_tensor(node, gm)
 
 
 class DropDropout(Rule):
