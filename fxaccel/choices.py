@@ -1,33 +1,35 @@
-"""Which deploy form a layer gets: the built-in choice table, and ``tune=True`` measurements.
+"""Which deploy form a layer gets: the built-in choice of the target's form registry, and
+``tune=True`` measurements.
 
 Some layers have several exact deploy forms, and which is fastest depends on the runtime, the
-layer and its input shape, not on belief (``shared/DESIGN.md``):
+layer and its input shape, not on belief (``shared/DESIGN.md``). The candidates per layer kind and
+the built-in choice among them are the target's form registry (``Target.layers``,
+:mod:`fxaccel.forms`, where the measurements behind each default are noted):
 
-* ``temporal_conv`` (``mobile_cpu``): a ``kT x 1 x 1`` Conv3d (spatial stride 1, no spatial
+* ``mobile_cpu`` ``temporal_conv``: a ``kT x 1 x 1`` Conv3d (spatial stride 1, no spatial
   padding) as ``"taps"`` (``kT`` conv2d calls + slice-adds, stays in the folded layout) or
   ``"time_as_height"`` (one conv2d with a ``(kT, 1)`` kernel, two transposes).
-* ``pointwise_conv`` (``x86``): a 1x1x1 unpadded ungrouped Conv3d as ``"linear"`` (one GEMM on the
+* ``x86`` ``pointwise_conv``: a 1x1x1 unpadded ungrouped Conv3d as ``"linear"`` (one GEMM on the
   ``(N, T, H, W, C)`` view, free in channels_last_3d), ``"conv3d"`` or, at stride 1, ``"conv2d"``
   (one 1x1 conv2d on the ``(N, C, T*H, W)`` view).
-* ``spatial_conv`` (``x86``): a ``1 x kh x kw`` Conv3d without temporal padding as ``"frames2d"``
+* ``x86`` ``spatial_conv``: a ``1 x kh x kw`` Conv3d without temporal padding as ``"frames2d"``
   (one conv2d over the ``(N*T, C, H, W)`` frames) or ``"conv3d"``.
-* ``temporal_depthwise`` (``x86``): a per-channel ``kT x 1 x 1`` Conv3d as ``"conv3d"`` or
+* ``x86`` ``temporal_depthwise``: a per-channel ``kT x 1 x 1`` Conv3d as ``"conv3d"`` or
   ``"taps"`` (``kT`` multiply-adds of frame slices); the built-in choice depends on the thread
-  count (:func:`builtin_choice`).
+  count.
 
-Without tuning, :func:`builtin_choice` reads :data:`BUILTIN` (per kind) and :data:`MEASURED`
-(per layer signature). With ``deploy(..., tune=True)`` a :class:`Tuner` times every candidate on
-the target's runtime (eager for ``x86``; ExecuTorch+XNNPACK for ``mobile_cpu`` when it is installed,
-else eager) and keeps the fastest; results are cached by layer signature in memory and on disk
-(``$FXACCEL_CACHE_DIR`` or ``~/.cache/fxaccel``), so a second deploy measures nothing.
+Without tuning, :func:`builtin_choice` reads the kind's default and the target's per-signature
+overrides (``Target.measured``). With ``deploy(..., tune=True)`` a :class:`Tuner` times every
+candidate on the target's runtime (``Target.runtime``: eager for ``x86``; ExecuTorch+XNNPACK for
+``mobile_cpu`` when it is installed, else eager) and keeps the fastest; results are cached by layer
+signature in memory and on disk (``$FXACCEL_CACHE_DIR`` or ``~/.cache/fxaccel``), so a second
+deploy measures nothing.
 
->>> from fxaccel.choices import builtin_choice, CANDIDATES
+>>> from fxaccel.choices import builtin_choice
 >>> builtin_choice("mobile_cpu", "temporal_conv", "any-signature")
 'taps'
->>> CANDIDATES[("x86", "pointwise_conv")]
-('linear', 'conv3d', 'conv2d')
 
-Stability: experimental (``Tuner``, ``builtin_choice``, ``signature``, ``BUILTIN``, ``MEASURED``).
+Stability: experimental (``Tuner``, ``builtin_choice``, ``signature``).
 """
 from __future__ import annotations
 
@@ -43,36 +45,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .targets import TARGETS
-
-# Candidate forms per (target, kind); the first is what the block builds by itself.
-CANDIDATES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("mobile_cpu", "temporal_conv"): ("taps", "time_as_height"),
-    ("x86", "pointwise_conv"): ("linear", "conv3d", "conv2d"),
-    ("x86", "spatial_conv"): ("frames2d", "conv3d"),
-    ("x86", "temporal_depthwise"): ("conv3d", "taps"),
-}
-
-# Built-in defaults per kind, from `deploy(..., tune=True)` on zoo X3D-XS/S/M (2 threads, eager,
-# channels_last_3d; docs/bench_deploy.md):
-# - x86 pointwise: "linear" was fastest on 32 of 49 layers; where conv3d won (mostly the larger
-#   maps of S and M) linear was 3-48% slower on the layer, yet per-layer tuning bought only 1-3%
-#   end to end (XS 1.45x -> 1.48x, S 1.91x -> 1.96x, M 2.16x -> 2.17x over vanilla, one run), so
-#   one rule and no per-layer table; `tune=True` is there for the rest.
-# - x86 spatial (the stems' 1x3x3 convs): "frames2d" 2.7-4.0x faster than conv3d on all three.
-# - x86 temporal depthwise (the stems' 5x1x1 convs): see builtin_choice (thread count).
-# - mobile temporal: "taps", the block's own default (it never leaves the folded layout); ExecuTorch
-#   timings are in docs/deploy_and_export.md.
-BUILTIN: dict[tuple[str, str], str] = {
-    ("mobile_cpu", "temporal_conv"): "taps",
-    ("x86", "pointwise_conv"): "linear",
-    ("x86", "spatial_conv"): "frames2d",
-    ("x86", "temporal_depthwise"): "conv3d",
-}
-
-# Per-signature overrides {(target, signature): form}. Empty: on the zoo models per-layer choices
-# gained 1-3% over the rules above (tests put entries here to check the mechanism).
-MEASURED: dict[tuple[str, str], str] = {}
+from .targets import TARGETS, Target, get_target
 
 # Whether deploy converts a target's network to channels_last_3d: read from ``Target.memory_format``
 # (x86: on, measured faster: oneDNN's depthwise conv3d is 4-11x faster on channels-last maps, and
@@ -93,18 +66,15 @@ def signature(kind: str, conv: nn.Module, in_shape: Sequence[int], act: str = ""
             f"g{c.groups}|{c.padding_mode}|{bias}|{act}|in{tuple(int(s) for s in in_shape[1:])}")
 
 
-def builtin_choice(target: str, kind: str, sig: str) -> str:
-    """The form the built-in table picks for a layer (no measurement). The x86 temporal
-    depthwise choice reads the thread count at deploy time: deploy under the thread count you run."""
-    if (target, kind) not in BUILTIN:
-        raise KeyError(f"no built-in choice for kind {kind!r} on target {target!r}; known: {sorted(BUILTIN)}")
-    if (target, sig) in MEASURED:
-        return MEASURED[(target, sig)]
-    if (target, kind) == ("x86", "temporal_depthwise") and torch.get_num_threads() == 1:
-        # PyTorch runs this conv on oneDNN only with 2+ threads (X3D-XS stem: 0.3 ms, taps 0.8 ms);
-        # with 1 it takes a slow kernel (4.3 ms, taps 1.5 ms) in another memory format.
-        return "taps"
-    return BUILTIN[(target, kind)]
+def builtin_choice(target: str | Target, kind: str, sig: str) -> str:
+    """The form the target's registry picks for a layer of ``kind`` (no measurement): a
+    per-signature override (``Target.measured``), else the kind's default. The x86 temporal
+    depthwise default reads the thread count at deploy time: deploy under the thread count you run."""
+    target = get_target(target)
+    kinds = {k.name: k for k in target.layers if len(k.forms) > 1}
+    if kind not in kinds:
+        raise KeyError(f"no built-in choice for kind {kind!r} on target {target.name!r}; known: {sorted(kinds)}")
+    return target.measured.get(sig) or kinds[kind].builtin()
 
 
 # --------------------------------------------------------------------------- timing
@@ -151,9 +121,11 @@ def _executorch_available() -> bool:
     return True
 
 
-def default_runtime(target: str) -> str:
-    """``"executorch"`` for ``mobile_cpu`` when ExecuTorch is installed, else ``"eager"``."""
-    return "executorch" if target == "mobile_cpu" and _executorch_available() else "eager"
+def default_runtime(target: str | Target) -> str:
+    """The target's tuning runtime (``Target.runtime``); ``"eager"`` when that is ExecuTorch and
+    it is not installed."""
+    runtime = get_target(target).runtime
+    return "eager" if runtime == "executorch" and not _executorch_available() else runtime
 
 
 def default_cache_dir() -> Path:
@@ -255,6 +227,6 @@ def default_tuner() -> Tuner:
 
 
 __all__ = [
-    "BUILTIN", "CANDIDATES", "CHANNELS_LAST_3D", "MEASURED", "Tuner", "builtin_choice", "default_cache_dir",
+    "CHANNELS_LAST_3D", "Tuner", "builtin_choice", "default_cache_dir",
     "default_runtime", "default_tuner", "signature", "time_eager", "time_executorch",
 ]

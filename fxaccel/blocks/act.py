@@ -34,17 +34,6 @@ from .base import EfficientBlock
 from .layout import TimeFolded
 
 
-def in_place(act: nn.Module) -> nn.Module:
-    """``act`` set to compute in place, where it is a ``torch.nn`` activation that can.
-
-    For x86 deploy forms, which apply it to a fresh conv/linear/add output that nothing else reads:
-    writing a new buffer costs a pass over memory. Any other module is returned unchanged.
-    """
-    if type(act).__module__ == "torch.nn.modules.activation" and hasattr(act, "inplace"):
-        act.inplace = True
-    return act
-
-
 class Activation(EfficientBlock):
     """Base of the activation blocks: an elementwise function with a plain-module deploy form.
 

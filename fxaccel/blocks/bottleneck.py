@@ -14,8 +14,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ..forms.common import in_place
 from ..targets import Target, get_target
-from .act import Activation, in_place, make_activation
+from .act import Activation, make_activation
 from .attention import SqueezeExcite3d
 from .base import EfficientBlock
 from .conv import Conv3dBnAct

@@ -1,4 +1,5 @@
-"""Deploy-form modules that the deploy passes build for vanilla leftovers (not efficient blocks).
+"""Deploy-form modules that the deploy passes build for vanilla leftovers (not efficient blocks;
+conv forms are the target's registry, :mod:`fxaccel.forms`).
 
 Folded-layout forms follow :mod:`fxaccel.blocks.layout`: a 5-D video tensor ``(N, C, T, H, W)``
 is held as ``(N*T, C, H, W)``, clip-major. :class:`FoldedInput` is the counterpart of
@@ -15,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fxaccel.blocks.layout import FoldTime, check_shape, unfold_time
+from fxaccel.blocks.layout import FoldTime, unfold_time
+from fxaccel.forms.guards import check_shape
 
 torch.fx.wrap("check_shape")
 
@@ -156,34 +158,3 @@ class FoldedPool3d(nn.Module):
     def extra_repr(self) -> str:
         return (f"kind={self.kind!r}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}, "
                 f"t={self.t}")
-
-
-class PointwiseConv2dAct(nn.Module):
-    """x86 alternative form of a 1x1x1, stride-1, unpadded conv (+ activation): one 1x1 conv2d
-    on the ``(N, C, T*H, W)`` view (free for a contiguous input).
-
-    Why a candidate: on this CPU a pointwise Conv3d can fall to a slow non-oneDNN kernel while
-    the 2-D 1x1 conv takes oneDNN's fast path; which one wins is measured (``tune=True``).
-    """
-
-    def __init__(self, in_shape: Sequence[int], conv3d: nn.Conv3d, act: nn.Module):
-        super().__init__()
-        self.in_shape = tuple(int(s) for s in in_shape)
-        w = conv3d.weight.detach()
-        conv = nn.Conv2d(w.shape[1] * conv3d.groups, w.shape[0], 1, groups=conv3d.groups,
-                         bias=conv3d.bias is not None)
-        with torch.no_grad():
-            conv.weight.copy_(w.reshape(conv.weight.shape))
-            if conv3d.bias is not None:
-                conv.bias.copy_(conv3d.bias.detach())
-        self.conv = conv
-        self.act = act
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_shape("PointwiseConv2dAct", x, self.in_shape)
-        _, c, t, h, w = self.in_shape
-        y = self.act(self.conv(x.reshape(-1, c, t * h, w)))
-        return y.reshape(-1, self.conv.out_channels, t, h, w)
-
-    def extra_repr(self) -> str:
-        return f"in_shape=(N, {', '.join(map(str, self.in_shape[1:]))})"

@@ -1,7 +1,8 @@
 """Each efficient block -> its deploy form for the target and its propagated input shape.
 
-Where a conv inside a block has several deploy forms (:mod:`fxaccel.choices`), the form comes from
-the built-in table or, with ``tune``, from timing the candidates. Composite blocks
+Where a conv inside a block has several deploy forms (the target's form registry,
+:mod:`fxaccel.forms`), the form comes from the registry's built-in choice or, with ``tune``, from
+timing the candidates (:mod:`fxaccel.choices`). Composite blocks
 (``X3dBottleneck``) build their parts' default forms themselves; a different choice for a part is
 applied by replacing that part in the deploy form, found at the same attribute path (under
 ``inner`` when the form is ``TimeFolded``): the convention every composite block keeps. A part
@@ -18,74 +19,45 @@ import torch
 from torch import fx, nn
 
 from fxaccel.blocks.base import EfficientBlock
-from fxaccel.blocks.conv import (Conv3dAct, Conv3dBnAct, FramesConv2d, FrameTaps, PointwiseLinear, TemporalTaps,
-                                 TimeAsHeight, is_framewise, is_pointwise, is_temporal_depthwise,
-                                 padding_per_side)
+from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.blocks.layout import TimeFolded, fold_time
-from fxaccel.choices import CANDIDATES, builtin_choice, signature
+from fxaccel.choices import builtin_choice, signature
 from fxaccel.deploying import DeployError
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import call_sites
-from fxaccel.targets import Target
 
 from ._common import count_aten_ops, example_for, install, shape_of
-from ._forms import PointwiseConv2dAct
 
 
-def conv_kind(conv: nn.Conv3d, target: Target) -> str | None:
-    """Which choice a Conv3d has on ``target`` (a key of ``CANDIDATES``), or ``None``."""
-    pads = padding_per_side(conv)
-    if not target.conv3d:
-        if (conv.kernel_size[0] > 1 and conv.kernel_size[1:] == (1, 1) and conv.stride[1:] == (1, 1)
-                and pads[1:] == ((0, 0), (0, 0))):
-            return "temporal_conv"
-        return None
-    if is_pointwise(conv):
-        return "pointwise_conv"
-    if is_framewise(conv):
-        return "spatial_conv"
-    if is_temporal_depthwise(conv):
-        return "temporal_depthwise"
-    return None
-
-
-def _candidates(block: Conv3dBnAct, shape, target: Target, kind: str, channels_last: bool):
-    """form -> (module, inputs) as it runs inside the network (folded layout on mobile, the
-    network's memory format on x86)."""
+def _candidates(block: Conv3dBnAct, shape, target, forms, channels_last: bool):
+    """form -> (module, inputs) as it runs inside the network (folded layout on targets without
+    conv3d, the network's memory format on the others)."""
     x = example_for((1, *shape[1:]))
     if not target.conv3d:
-        return {f: (block.deploy(shape, target, form=f).inner, (fold_time(x),))
-                for f in CANDIDATES[(target.name, kind)]}
+        return {f.name: (block.deploy(shape, target, form=f.name).inner, (fold_time(x),)) for f in forms}
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d)
-    forms = [f for f in CANDIDATES[(target.name, kind)] if f != "conv2d" or block.conv.stride == (1, 1, 1)]
-    return {f: (build_conv_form(block, shape, target, f), (x,)) for f in forms}
+    return {f.name: (block.deploy(shape, target, form=f.name), (x,)) for f in forms}
 
 
 def choose_conv_form(block: Conv3dBnAct, shape, ctx) -> tuple[str | None, dict[str, float] | None]:
-    """The form for one Conv3dBnAct (``None``: it has no choice) and, when tuned, the timings."""
+    """The form for one Conv3dBnAct (``None``: its layer kind offers no choice) and, when tuned,
+    the timings. Candidates and the built-in choice are the target's form registry."""
     target = ctx.target
-    kind = conv_kind(block.conv, target)
-    if kind is None:
+    kind = target.layer_kind(block.conv)
+    forms = kind.candidates(block.conv)
+    if len(forms) < 2:
         return None, None
     act = getattr(block.act, "name", type(block.act).__name__)
-    sig = signature(kind, block.conv, shape, act)
+    sig = signature(kind.name, block.conv, shape, act)
     tuner = ctx.options.get("tuner")
     if tuner is None:
-        return builtin_choice(target.name, kind, sig), None
+        return builtin_choice(target, kind.name, sig), None
     channels_last = bool(ctx.options.get("channels_last"))
     if channels_last:
         sig += "|channels_last_3d"
-    form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, kind, channels_last))
+    form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, forms, channels_last))
     return form, ms
-
-
-def build_conv_form(block: Conv3dBnAct, shape, target: Target, form: str | None) -> nn.Module:
-    """The deploy form of ``block`` with the chosen ``form`` (5-D interface)."""
-    if form == "conv2d":
-        base = block.deploy(shape, target, form="conv3d")
-        return PointwiseConv2dAct(shape, base.conv, base.act)
-    return block.deploy(shape, target, form=form)
 
 
 def _inner_shapes(block: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple], int]:
@@ -107,8 +79,9 @@ def _inner_shapes(block: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple], 
     return shapes, ops
 
 
-def _replace_part(form: nn.Module, path: str, new: nn.Module, folded: bool) -> bool:
-    """Put ``new`` at ``path`` in ``form`` (under ``inner`` when folded); ``False`` when absent."""
+def _replace_part(form: nn.Module, path: str, new: nn.Module, folded: bool, kinds: tuple[type, ...]) -> bool:
+    """Put ``new`` at ``path`` in ``form`` (under ``inner`` when folded); ``False`` when no conv
+    form (one of ``kinds``) is there."""
     full = f"inner.{path}" if folded else path
     parent_path, _, leaf = full.rpartition(".")
     try:
@@ -116,7 +89,7 @@ def _replace_part(form: nn.Module, path: str, new: nn.Module, folded: bool) -> b
         old = getattr(parent, leaf)
     except AttributeError:
         return False
-    if not isinstance(old, (Conv3dAct, FramesConv2d, FrameTaps, PointwiseLinear, TemporalTaps, TimeAsHeight)):
+    if not isinstance(old, kinds):
         return False
     setattr(parent, leaf, new.inner if folded else new)
     return True
@@ -136,7 +109,7 @@ def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) 
     timings: dict[str, dict[str, float]] = {}
     if isinstance(block, Conv3dBnAct):
         choice, ms = choose_conv_form(block, shape, ctx)
-        deployed = build_conv_form(block, shape, target, choice)
+        deployed = block.deploy(shape, target, form=choice)
         if choice is not None:
             forms[""] = choice
         if ms:
@@ -154,11 +127,11 @@ def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) 
                 continue
             if ms:
                 timings[part_path] = ms
-            if choice == CANDIDATES[(target.name, conv_kind(part.conv, target))][0]:
+            if choice == target.layer_kind(part.conv).forms[0].name:
                 forms[part_path] = choice  # what the block builds by itself
                 continue
-            new = build_conv_form(part, part_shape, target, choice)
-            if _replace_part(deployed, part_path, new, folded):
+            new = part.deploy(part_shape, target, form=choice)
+            if _replace_part(deployed, part_path, new, folded, target.form_modules()):
                 forms[part_path] = choice
             else:
                 ctx.record.skip(f"{path}.{part_path}", f"form {choice!r} chosen but the block's deploy form "

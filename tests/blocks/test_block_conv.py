@@ -15,11 +15,10 @@ from hypothesis import assume, given, settings, strategies as st
 from torch import nn
 
 from fxaccel.blocks.act import Activation, ReLU, Swish, make_activation
-from fxaccel.blocks.conv import (
-    DEFAULT_TEMPORAL_FORM, TEMPORAL_FORMS, X86_FORMS, Conv3dAct, Conv3dBnAct, FramesConv2d, FrameTaps,
-    FramewiseConv2d, PointwiseLinear, TemporalTaps, TimeAsHeight,
-)
+from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.blocks.layout import TimeFolded
+from fxaccel.forms.folded import FramewiseConv2d, TemporalTaps, TimeAsHeight
+from fxaccel.forms.x86 import Conv3dAct, FramesConv2d, FrameTaps, PointwiseLinear
 from fxaccel.targets import get_target
 from fxaccel.testing import activations, assert_equivalent, conv3d_configs, randomize_bn, seeds
 from fxaccel.testing.ops import count_ops, ops_not_on_mobile, record_aten_ops
@@ -33,6 +32,11 @@ SPELLING = {
     "identity": lambda x: x, "relu": torch.relu, "swish": lambda x: x * torch.sigmoid(x),
     "hardswish": nn.functional.hardswish,
 }
+# The forms of the targets' registries: every x86 form, the mobile temporal choice (its first is
+# what a block builds by itself).
+X86_FORMS = get_target("x86").form_names
+TEMPORAL_FORMS = tuple(f.name for k in get_target("mobile_cpu").layers if k.name == "temporal_conv" for f in k.forms)
+DEFAULT_TEMPORAL_FORM = TEMPORAL_FORMS[0]
 FORMS = st.sampled_from(TEMPORAL_FORMS)
 TARGET_FORMS = st.sampled_from([("x86", f) for f in X86_FORMS] + [("mobile_cpu", f) for f in TEMPORAL_FORMS])
 

@@ -6,10 +6,11 @@ import torch
 from torch import nn
 
 import fxaccel
-from fxaccel import choices
-from fxaccel.blocks.conv import Conv3dAct, FrameTaps, PointwiseLinear, TemporalTaps, TimeAsHeight
+from fxaccel.forms.folded import TemporalTaps, TimeAsHeight
+from fxaccel.forms.x86 import Conv3dAct, FrameTaps, PointwiseConv2dAct, PointwiseLinear
 from fxaccel.choices import Tuner, builtin_choice, signature
 from fxaccel.deploying import deploy
+from fxaccel.targets import get_target
 from fxaccel.testing import randomize_bn
 
 from _deploy_helpers import RTOL, mobile_violations, rel_err
@@ -73,7 +74,7 @@ def test_measured_entry_overrides_the_default(monkeypatch):
     gm = fxaccel.transmute(model, x)
     conv_t = gm.get_submodule("3").conv
     sig = signature("temporal_conv", conv_t, (2, 6, 4, 6, 6), "relu")
-    monkeypatch.setitem(choices.MEASURED, ("mobile_cpu", sig), "time_as_height")
+    monkeypatch.setitem(get_target("mobile_cpu").measured, sig, "time_as_height")
     fast = deploy(gm, x, target="mobile_cpu")
     assert any(isinstance(m, TimeAsHeight) for m in fast.modules())
     assert rel_err(fast, model, x) < RTOL
@@ -110,7 +111,6 @@ def test_tune_on_mobile_keeps_the_fastest_and_caches_it(tmp_path):
 
 
 def test_tune_on_x86_can_pick_the_conv2d_pointwise_form(tmp_path):
-    from fxaccel.passes.deploy._forms import PointwiseConv2dAct
 
     model, x = _model()
     timer = _FakeTimer(PointwiseConv2dAct)
@@ -124,7 +124,6 @@ def test_tune_on_x86_can_pick_the_conv2d_pointwise_form(tmp_path):
 def test_tune_inside_a_composite_block_replaces_the_part(tmp_path):
     """X3dBottleneck builds its parts' default forms; a tuned choice for a part replaces it."""
     from fxaccel.blocks.bottleneck import X3dBottleneck
-    from fxaccel.passes.deploy._forms import PointwiseConv2dAct
 
     block = X3dBottleneck.build(8, 12, 8, temporal_kernel=3).eval()
     for m in block.modules():
