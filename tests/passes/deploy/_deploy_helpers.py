@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
+from fxaccel.provenance import Provenance, mark
 from fxaccel.report import Report, attach
 from fxaccel.testing import relative_error
 from fxaccel.testing.ops import ops_not_on_mobile, record_aten_ops
@@ -18,6 +19,7 @@ def as_transmuted(model: nn.Module, target: str = "mobile_cpu") -> fx.GraphModul
     (what transmute leaves when its rules do not fire)."""
     gm = fx.symbolic_trace(model)
     attach(gm, Report("transmute", target))
+    mark(gm, Provenance("transmute", target))  # what deploy reads to reuse a transmuted model
     return gm
 
 
