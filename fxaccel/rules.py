@@ -15,7 +15,7 @@ commutativity and no optional nodes, so fxaccel has a small type-aware matcher o
   pattern continues at its first argument, so ``Opt(Mod(SE, inner))`` is ``SE(inner) | inner``).
 
 The matcher backtracks: :func:`matches` yields *every* binding set, and a rule takes the first whose
-``check`` passes. A :class:`Match` knows the nodes it covers, so a rule can ask whether an inner
+``check`` passes. Distinct call patterns match distinct nodes (a value used twice is a ``Var``). A :class:`Match` knows the nodes it covers, so a rule can ask whether an inner
 value leaks out (:meth:`Match.leak`). When a rule finds no match at a candidate node, the deepest
 partial match and the reason it stopped are kept in the report (:class:`fxaccel.report.Miss`):
 the answer to "why didn't my rule fire?".
@@ -216,6 +216,9 @@ class _Call(Pat):
             return
         if self.name and self.name in st.env and st.env[self.name] is not node:
             s.fail(st, node, f"{node.name} is not {_show(st.env[self.name])}, already bound to {self.name!r}")
+            return
+        if node in st.nodes:  # one graph node per pattern node: two parts of a block are two nodes
+            s.fail(st, node, f"{node.name} is already matched by another part of the pattern")
             return
         st = st.cover(node)
         args, kwargs = tuple(node.args), dict(node.kwargs)
@@ -429,13 +432,13 @@ MAX_SWEEPS = 50
 def _try(rule: Rule, node: fx.Node, gm: fx.GraphModule, ctx):
     """The first match of ``rule`` at ``node`` whose check passes, else ``(None, refusals, search)``."""
     search = _Search(gm)
-    refusals: list[tuple[str, str]] = []
+    refusals: list[tuple[str, str, tuple]] = []
     for st in rule.pattern._match(node, _State({}), search):
         m = Match(node, st.env, gm, st.nodes, ctx)
         reason = rule.check(m)
         if not reason:
             return m, refusals, search
-        refusals.append((rule.describe(m), reason))
+        refusals.append((rule.describe(m), reason, m.nodes))
     return None, refusals, search
 
 
@@ -448,13 +451,15 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
     can match blocks another rule made. A rule fires at most once at a node. ``record`` is one
     :class:`PassRecord` for all rules, or a function giving each rule its own. A candidate that
     matched is counted once however many sweeps see it; a refusal is reported when no match at
-    that node passed its check; otherwise the deepest partial match of a rule is its ``miss``.
+    that node passed its check, once per region (a smaller match inside a refused one, refused for
+    the same reason, says nothing new); otherwise the deepest partial match of a rule is its ``miss``.
     ``ctx`` (the stage's context) reaches every :class:`Match` as ``m.ctx``.
     """
     rules = rules if isinstance(rules, RuleSet) else RuleSet([rules])
     record_of = record if callable(record) else (lambda r: record)
     start, own = time.perf_counter(), 0.0
-    total, fired, counted, reported = 0, set(), set(), set()
+    total, fired, counted = 0, set(), set()
+    refused: dict[tuple, set] = {}  # (rule, reason) -> nodes covered by matches refused for it
     for sweep in range(MAX_SWEEPS):
         rewritten = 0
         for node in reversed(list(gm.graph.nodes)):
@@ -473,10 +478,11 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
                 elif search.miss is not None and search.depth >= 1:
                     _keep_miss(rec, rule, node, gm, search)
                 if m is None:
-                    for where, reason in refusals:
-                        if (id(rule), where, reason) not in reported:
-                            reported.add((id(rule), where, reason))
+                    for where, reason, nodes in refusals:
+                        seen = refused.setdefault((id(rule), reason), set())
+                        if node not in seen:
                             rec.skip(where, reason)
+                        seen.update(nodes)
                     rec.seconds += time.perf_counter() - t0
                     own += time.perf_counter() - t0
                     continue

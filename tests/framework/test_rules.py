@@ -131,6 +131,17 @@ def test_match_covers_its_nodes_and_finds_leaks():
     assert "relu has 2 users" in m.leak()
 
 
+def test_two_call_patterns_never_match_one_node():
+    # conv(x) + conv(x) spelled once: the shortcut branch must not reuse the main branch's node
+    def f(x):
+        r = torch.relu(x)
+        return r + r
+
+    gm, out = _graph(f)
+    assert match(Fn(operator.add, Fn(torch.relu, Var("x")), Fn(torch.relu, Var("x"))), out, gm) is None
+    assert match(Fn(operator.add, Var("r"), Var("r")), out, gm) is not None
+
+
 class _Miss(Rule):
     name = "miss"
     pattern = Fn(operator.mul, Var("x"), Fn(torch.sigmoid, Fn(torch.relu, Var("x"))))
@@ -244,7 +255,7 @@ def _brute(tree, root, nodes, values):
     _number(tree, calls)
     names = sorted({a[1] for c in calls for a in c[2] if a[0] == "var"})
     found = set()
-    for assign in itertools.product(nodes, repeat=len(calls)):
+    for assign in itertools.permutations(nodes, len(calls)):  # distinct pattern nodes, distinct nodes
         if assign[0] is not root:
             continue
         for bind in itertools.product(values, repeat=len(names)):

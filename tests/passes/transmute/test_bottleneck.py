@@ -12,6 +12,7 @@ import fxaccel
 from fxaccel.blocks.bottleneck import X3dBottleneck
 from fxaccel.testing import assert_equivalent
 from fxaccel.zoo import realistic_bn
+from models_in_the_wild import ALL_MODELS
 
 X = torch.randn(2, 8, 3, 6, 6)
 RULE = "bottleneck"
@@ -112,3 +113,14 @@ def test_a_branch_the_pattern_does_not_know_is_explained():
     assert len(miss.matched) == 6 and miss.matched[1] == "add" and "se" in miss.matched
     assert "expected module Conv3dBnAct, got gelu" in miss.why
     assert "stopped at gelu" in fxaccel.report_of(gm).why(RULE)
+
+
+def test_the_shortcut_is_never_the_main_branch_itself():
+    """``relu(a + proj(...(conv_b(a))))`` with ``a = conv_a(x)``: a shortcut ``conv(x)`` must not be
+    matched by ``conv_a``'s own node (that would compute conv_a twice inside the block)."""
+    model, x = ALL_MODELS["torch_mul_se"](seed=0)
+    gm = fxaccel.transmute(model, x)
+    for block in gm.modules():
+        if isinstance(block, X3dBottleneck):
+            assert block.shortcut is not block.conv_a
+    assert fxaccel.report_of(gm).record("bottleneck").rewritten == 0
