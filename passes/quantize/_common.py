@@ -6,10 +6,12 @@ to ``torch.nn`` leaves), so every functional op of every deploy form is a node t
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
 from fxaccel.pipeline import When
+from fxaccel.rules import Alt, Fn, Method, Mod, Pat
 
 EAGER = When(flows=("eager",))
 """Where every quantize pass applies: the eager-mode backends (qnnpack, x86); pt2e has its own quantizer."""
@@ -67,18 +69,28 @@ def is_skipped(name: str, skip) -> bool:
     return any(name == s or name.startswith(s + ".") for s in skip)
 
 
-def sole_user(node: fx.Node) -> fx.Node | None:
-    """The only user of ``node``, or ``None`` when it has none or several."""
-    return next(iter(node.users)) if len(node.users) == 1 else None
+def _exact_relu(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return type(gm.get_submodule(node.target)) is nn.ReLU
 
 
-def is_relu(gm: fx.GraphModule, node: fx.Node) -> bool:
-    """``node`` is a plain ReLU: ``nn.ReLU``, ``torch.relu`` / ``F.relu`` or ``x.relu()`` on one input."""
-    if node.op == "call_module":
-        return type(gm.get_submodule(node.target)) is nn.ReLU
-    if node.op == "call_function":
-        return node.target in (torch.relu, torch.nn.functional.relu) and len(node.args) == 1
-    return node.op == "call_method" and node.target == "relu" and len(node.args) == 1
+def _one_positional(node: fx.Node, gm: fx.GraphModule) -> bool:
+    return len(node.args) == 1
+
+
+def relu_of(inner: Pat) -> Pat:
+    """A plain ReLU of ``inner``: ``nn.ReLU`` (exact type), ``torch.relu`` / ``F.relu`` or ``x.relu()``.
+
+    In place counts (``F.relu(y, inplace=True)``): a fusing rule also requires ``y`` to have no
+    other reader, so the fused op computing the ReLU afresh is the same.
+    """
+    return Alt(Mod(nn.ReLU, inner, where=_exact_relu),
+               Fn((torch.relu, F.relu), inner, extra=True, where=_one_positional),
+               Method("relu", inner))
+
+
+def one_user(node: fx.Node, gm: fx.GraphModule) -> bool:
+    """``node``'s value is read once (by the node above it in a pattern): it may fuse into it."""
+    return len(node.users) == 1
 
 
 def finish(gm: fx.GraphModule) -> None:

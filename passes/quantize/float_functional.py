@@ -22,14 +22,13 @@ import operator
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.ao.nn.quantized import FloatFunctional
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Method, Mod, Rule, RuleSet, arg
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, RuleSet, arg
 
-from ._common import EAGER, add_module_near, is_tensor
+from ._common import EAGER, add_module_near, is_tensor, one_user, relu_of
 
 
 class Functional(nn.Module):
@@ -181,24 +180,13 @@ def _replace(gm: fx.GraphModule, old: fx.Node, new: fx.Node) -> None:
 def _convertible_sum(node: fx.Node, gm: fx.GraphModule) -> bool:
     """A tensor ``add`` / ``sub`` read only by the ReLU above it, which ``ArithToFloatFunctional``
     would accept: only then do the two fuse (otherwise the sum's own rule reports why not)."""
-    return is_tensor(node) and len(node.users) == 1 and _reason(node) is None
-
-
-def _exact_relu(node: fx.Node, gm: fx.GraphModule) -> bool:
-    return type(gm.get_submodule(node.target)) is nn.ReLU
-
-
-def _one_positional(node: fx.Node, gm: fx.GraphModule) -> bool:
-    return len(node.args) == 1  # F.relu(x, inplace=True) counts: the sum it overwrites has no other reader
+    return is_tensor(node) and one_user(node, gm) and _reason(node) is None
 
 
 class AddReLUToQAddReLU(Rule):
     """``relu(a + b)`` / ``relu(a - b)`` -> ``QAddReLU`` (one ``quantized::add_relu``)."""
 
-    _sum = _binary(_ADD | _SUB, name="sum", where=_convertible_sum)
-    pattern = Alt(Mod(nn.ReLU, _sum, where=_exact_relu),
-                  Fn((torch.relu, F.relu), _sum, extra=True, where=_one_positional),
-                  Method("relu", _sum))
+    pattern = relu_of(_binary(_ADD | _SUB, name="sum", where=_convertible_sum))
 
     def rewrite(self, m: Match) -> None:
         total = m["sum"]
