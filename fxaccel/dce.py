@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import fx
 
 
-def _mutates(node: fx.Node) -> bool:
+def mutates(node: fx.Node) -> bool:
     """Whether a call may write into its arguments (in-place method / function, ``inplace=True``)."""
     name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
     if node.kwargs.get("inplace", False) or (name.endswith("_") and not name.endswith("__")):
@@ -20,7 +20,7 @@ def is_impure(node: fx.Node) -> bool:
     """FX's purity check, plus what it misses: in-place methods (``y.mul_(2)``, whose result nobody
     reads but whose effect everybody does), in-place functions, in-place modules, and user modules
     fxaccel cannot see into (opaque leaves may update state)."""
-    if node.is_impure() or (node.op in ("call_method", "call_function") and _mutates(node)):
+    if node.is_impure() or (node.op in ("call_method", "call_function") and mutates(node)):
         return True
     if node.op == "call_module":
         mod = node.graph.owning_module.get_submodule(node.target)

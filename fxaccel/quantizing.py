@@ -34,7 +34,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .blocks.layout import FoldTime, UnfoldTime
-from .blocks.one_clip import specialise_one_clip
+from .forms.one_clip import specialise_one_clip
 from .inputs import eval_mode, run
 from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark, provenance_of
@@ -420,7 +420,7 @@ class _Pt2e:
         if len({tuple(t.shape) for it in items for t in it[:1]}) != 1:
             raise ValueError("backend 'xnnpack' exports for one fixed input shape: give every calibration "
                              f"item the same shape, batch included (got {sorted({tuple(it[0].shape) for it in items})})")
-        # a one-clip program sums temporal taps along the batch dim (fxaccel.blocks.one_clip)
+        # a one-clip program sums temporal taps along the batch dim (fxaccel.forms.one_clip)
         swapped, _ = specialise_one_clip(work, items[0])
         with torch.no_grad():
             exported = torch.export.export(work, items[0]).module()

@@ -42,7 +42,7 @@ from __future__ import annotations
 import inspect
 import operator
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any as _Any, Callable, Iterable, Iterator
 
 import torch
@@ -528,6 +528,11 @@ def unique_name(gm: nn.Module, hint: str) -> str:
     return name
 
 
+SOURCE_PATH = "fxaccel_source_module"
+"""``node.meta`` key: the module path a call was respelled from (``nn.ReLU`` at ``layer1.act`` ->
+``torch.relu``), so a block made from the call later can live at the user's path again."""
+
+
 def replace_with_function(gm: fx.GraphModule, node: fx.Node, target, args: tuple, kwargs=None) -> fx.Node:
     """Replace ``node`` by ``target(*args, **kwargs)`` (a ``call_function``), keeping its meta."""
     with gm.graph.inserting_after(node):
@@ -595,7 +600,7 @@ def inplace_conflict(node: fx.Node, x: _Any, inplace: bool) -> str | None:
     ``inplace`` is exact only when the op is ``x``'s only user.
     """
     if inplace and isinstance(x, fx.Node) and len(x.users) > 1:
-        return f"in-place {node.target} on a value with {len(x.users)} users"
+        return f"in-place {_target_name(node.target)} on a value with {len(x.users)} users"
     return None
 
 

@@ -35,7 +35,6 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from ..forms.common import ConvLayer, padding_per_side
-from ..forms.folded import TemporalTaps  # noqa: F401  (imported from here by code older than fxaccel.forms)
 from ..targets import Target, get_target
 from .act import Activation, activation_name, make_activation
 from .base import EfficientBlock

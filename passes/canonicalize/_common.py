@@ -1,10 +1,9 @@
 """Shared helper of the canonicalisation rules: "this spelling means that canonical call"."""
 from __future__ import annotations
 
-from fxaccel.rules import Match, Rule, arg, inplace_conflict, replace_with_function
+from fxaccel.rules import SOURCE_PATH, Match, Rule, arg, inplace_conflict, replace_with_function
 
 
-SOURCE_PATH = "fxaccel_source_module"
 
 
 class Respell(Rule):

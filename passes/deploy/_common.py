@@ -8,8 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from fxaccel.dce import _mutates, eliminate_dead_code  # noqa: F401  (re-exported)
-from fxaccel.rules import Alt, Fn, Method, Mod, Pat, module_of, unique_name
+from fxaccel.rules import unique_name
 
 # Eval-mode no-ops: deploy always has eval semantics, where these return their input.
 DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
@@ -17,7 +16,6 @@ DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Alph
 DROPOUT_FNS = (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout,
                F.feature_alpha_dropout, torch.dropout)
 
-RELU_FNS = (torch.relu, F.relu)
 
 
 def shape_of(value: Any) -> tuple[int, ...] | None:
@@ -62,19 +60,6 @@ def wrap_input(gm: fx.GraphModule, node: fx.Node, module: nn.Module, hint: str) 
     for user in users:
         user.replace_input_with(node, new)
     return new
-
-
-def _out_of_place_call(node: fx.Node, gm: fx.GraphModule) -> bool:
-    return len(node.args) == 1 and not node.kwargs.get("inplace", False)
-
-
-def relu_of(inner: Pat, name: str = "relu") -> Pat:
-    """An out-of-place ReLU of ``inner`` (``torch.relu``, ``F.relu``, ``x.relu()``, an ``nn.ReLU``
-    of exact type), bound to ``name``. An ``nn.ReLU(inplace=True)`` counts: it writes only the
-    value it reads, which a fused or lowered form computes afresh."""
-    return Alt(Fn(RELU_FNS, inner, extra=True, where=_out_of_place_call, name=name),
-               Mod(nn.ReLU, inner, where=lambda n, gm: type(module_of(gm, n)) is nn.ReLU, name=name),
-               Method("relu", inner, name=name))
 
 
 def count_aten_ops(module: nn.Module, inputs: Sequence[torch.Tensor]) -> int:

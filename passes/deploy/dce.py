@@ -6,7 +6,7 @@ from torch import fx
 
 from fxaccel.pipeline import register_pass
 
-from ._common import eliminate_dead_code
+from fxaccel.dce import eliminate_dead_code
 
 
 def dce(gm: fx.GraphModule, ctx) -> None:

@@ -25,7 +25,7 @@ from fxaccel.pipeline import When, register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule
 
 from ._common import shape_of, swap_module_call
-from ._forms import FoldedPool3d
+from fxaccel.forms.folded_ops import FoldedPool3d
 
 _ADAPTIVE_MODULES = {nn.AdaptiveAvgPool1d: ("avg", 1), nn.AdaptiveAvgPool2d: ("avg", 2),
                      nn.AdaptiveAvgPool3d: ("avg", 3), nn.AdaptiveMaxPool1d: ("max", 1),

@@ -11,10 +11,11 @@ import copy
 from torch import nn
 from torch.ao.nn import intrinsic as nni
 
+from fxaccel.patterns import relu_of
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import Any, Match, Mod, Rule, module_of
 
-from ._common import relu_of, swap_module_call
+from ._common import swap_module_call
 
 _FUSED = {nn.Conv1d: nni.ConvReLU1d, nn.Conv2d: nni.ConvReLU2d, nn.Conv3d: nni.ConvReLU3d, nn.Linear: nni.LinearReLU}
 _LAYER = Mod(tuple(_FUSED), Any("x"), name="layer", where=lambda n, gm: type(module_of(gm, n)) in _FUSED)

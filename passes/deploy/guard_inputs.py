@@ -7,7 +7,7 @@ from torch import fx
 from fxaccel.pipeline import When, register_pass
 
 from ._common import shape_of, wrap_input
-from ._forms import ShapeGuard
+from fxaccel.forms.folded_ops import ShapeGuard
 
 
 def guard_inputs(gm: fx.GraphModule, ctx) -> None:

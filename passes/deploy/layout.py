@@ -28,10 +28,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from fxaccel.blocks.layout import FoldTime, TimeFolded, UnfoldTime
+from fxaccel.dce import eliminate_dead_code, mutates
 from fxaccel.pipeline import When, register_pass
 
-from ._common import BINARY_FNS, _mutates, eliminate_dead_code, install, shape_of
-from ._forms import FoldedInput, RepeatFrames
+from ._common import BINARY_FNS, install, shape_of
+from fxaccel.forms.folded_ops import FoldedInput, RepeatFrames
 
 _UNARY_FNS = {torch.relu, F.relu, torch.sigmoid, F.sigmoid, F.silu, F.hardswish, F.hardsigmoid, F.gelu,
               torch.tanh, F.tanh, F.relu6, F.leaky_relu, F.elu, F.mish, F.softplus, torch.neg, torch.abs}
@@ -137,7 +138,7 @@ class _Layout:
             node.replace_all_uses_with(self.folded[src][0])
             self.gm.graph.erase_node(node)
             self.ctx.record.rewritten += 1
-        elif not any(_mutates(u) or _in_place(u, self.gm) for u in src.users):
+        elif not any(mutates(u) or _in_place(u, self.gm) for u in src.users):
             # the entry fold (a copy): later folds of src reuse it, unless src is written in place
             self.folded[src] = (node, mod.shape[2])
 

@@ -19,10 +19,11 @@ from torch import fx, nn
 
 from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.deploying import DeployError
+from fxaccel.patterns import relu_of
 from fxaccel.pipeline import When, register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, arg
 
-from ._common import relu_of, shape_of, swap_module_call
+from ._common import shape_of, swap_module_call
 from .lower_blocks import deploy_block
 
 

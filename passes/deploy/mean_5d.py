@@ -19,7 +19,7 @@ from fxaccel.pipeline import register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg
 
 from ._common import shape_of, swap_module_call
-from ._forms import FoldedInput, FoldedMean
+from fxaccel.forms.folded_ops import FoldedInput, FoldedMean
 
 
 class FlatMean(nn.Module):

@@ -1,7 +1,7 @@
 """Temporal taps of a one-clip ExecuTorch program sum along the batch dim, not on a 3-D view.
 
 ``.pte`` programs have static shapes and are almost always exported for one clip; then each
-``TemporalTaps`` becomes ``OneClipTaps`` (see ``fxaccel.blocks.one_clip`` for why: no NHWC <-> NCHW
+``TemporalTaps`` becomes ``OneClipTaps`` (see ``fxaccel.forms.one_clip`` for why: no NHWC <-> NCHW
 transposes around XNNPACK's convolutions, and taps convolve only the frames they read). Taps fed
 several clips, or with a temporal stride, keep their form; the report says which and why.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import fx
 
-from fxaccel.blocks.one_clip import specialise_one_clip
+from fxaccel.forms.one_clip import specialise_one_clip
 from fxaccel.pipeline import When, register_pass
 
 

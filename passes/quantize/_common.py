@@ -5,13 +5,10 @@ to ``torch.nn`` leaves), so every functional op of every deploy form is a node t
 """
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
 from fxaccel.pipeline import When
-from fxaccel.rules import Alt, Fn, Method, Mod, Pat
 
 EAGER = When(flows=("eager",))
 """Where every quantize pass applies: the eager-mode backends (qnnpack, x86); pt2e has its own quantizer."""
@@ -67,25 +64,6 @@ def set_submodule(gm: nn.Module, path: str, module: nn.Module) -> None:
 def is_skipped(name: str, skip) -> bool:
     """``name`` is in ``skip`` or inside a module named there (``"blocks.3"`` covers ``"blocks.3.conv"``)."""
     return any(name == s or name.startswith(s + ".") for s in skip)
-
-
-def _exact_relu(node: fx.Node, gm: fx.GraphModule) -> bool:
-    return type(gm.get_submodule(node.target)) is nn.ReLU
-
-
-def _one_positional(node: fx.Node, gm: fx.GraphModule) -> bool:
-    return len(node.args) == 1
-
-
-def relu_of(inner: Pat) -> Pat:
-    """A plain ReLU of ``inner``: ``nn.ReLU`` (exact type), ``torch.relu`` / ``F.relu`` or ``x.relu()``.
-
-    In place counts (``F.relu(y, inplace=True)``): a fusing rule also requires ``y`` to have no
-    other reader, so the fused op computing the ReLU afresh is the same.
-    """
-    return Alt(Mod(nn.ReLU, inner, where=_exact_relu),
-               Fn((torch.relu, F.relu), inner, extra=True, where=_one_positional),
-               Method("relu", inner))
 
 
 def one_user(node: fx.Node, gm: fx.GraphModule) -> bool:

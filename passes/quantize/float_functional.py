@@ -25,10 +25,11 @@ import torch
 from torch import Tensor, fx, nn
 from torch.ao.nn.quantized import FloatFunctional
 
+from fxaccel.patterns import relu_of
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, RuleSet, arg
 
-from ._common import EAGER, add_module_near, is_tensor, one_user, relu_of
+from ._common import EAGER, add_module_near, is_tensor, one_user
 
 
 class Functional(nn.Module):

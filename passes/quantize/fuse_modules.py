@@ -16,10 +16,11 @@ from __future__ import annotations
 from torch import fx, nn
 from torch.ao.quantization.fuse_modules import fuse_known_modules
 
+from fxaccel.patterns import relu_of
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import Alt, Any, Match, Mod, Rule, call_sites
 
-from ._common import EAGER, one_user, relu_of, set_submodule
+from ._common import EAGER, one_user, set_submodule
 
 _BN_OF = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Conv3d: nn.BatchNorm3d}
 _HEADS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm2d, nn.BatchNorm3d)

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from fxaccel.blocks.act import make_activation  # noqa: F401  (re-exported for the rules)
 from fxaccel.rules import unique_name
 
 # canonical activation call (after passes/canonicalize) -> activation block name

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fxaccel.passes.canonicalize._common import SOURCE_PATH
+from fxaccel.blocks.act import make_activation
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Mod, Rule, call_sites, unique_name
+from fxaccel.rules import SOURCE_PATH, Alt, Any, Fn, Mod, Rule, call_sites, unique_name
 
-from ._common import ACTIVATIONS, make_activation, swap_in
+from ._common import ACTIVATIONS, swap_in
 
 
 class ActivationBlock(Rule):

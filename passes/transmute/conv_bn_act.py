@@ -9,11 +9,12 @@ silently untie the weights. A refused larger match is reported and the smaller o
 """
 from torch import nn
 
+from fxaccel.blocks.act import make_activation
 from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import Any, Fn, Mod, Opt, Rule, call_sites
 
-from ._common import ACTIVATIONS, make_activation, swap_in
+from ._common import ACTIVATIONS, swap_in
 
 _CONV = Mod(nn.Conv3d, Any("x"), name="conv")
 _BN = Mod(nn.modules.batchnorm._BatchNorm, _CONV, name="bn")

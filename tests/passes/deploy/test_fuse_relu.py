@@ -1,4 +1,4 @@
-"""fuse_relu: a conv / linear whose only reader is a ReLU (any out-of-place spelling) becomes the
+"""fuse_relu: a conv / linear whose only reader is a ReLU (any spelling, in place too) becomes the
 fused ``torch.ao.nn.intrinsic`` module; a conv output read elsewhere is a reason."""
 import pytest
 import torch
@@ -53,6 +53,20 @@ def test_a_conv_output_read_elsewhere_is_a_reason(traced, apply, calls):
     assert nn.Conv2d in calls(gm) and nni.ConvReLU2d not in calls(gm)
 
 
-def test_an_in_place_functional_relu_is_not_fused(traced, apply, calls):
-    gm = traced(_Net(lambda t: F.relu(t, inplace=True)), X)
-    assert apply(FuseRelu(), gm).matched == 0 and nn.Conv2d in calls(gm)
+def test_an_in_place_functional_relu_fuses_too(traced, apply, calls):
+    # it writes only the conv's own output, which nothing else reads: the fused form is the same
+    model = _Net(lambda t: F.relu(t, inplace=True))
+    gm = traced(model, X)
+    assert apply(FuseRelu(), gm).rewritten == 1 and calls(gm) == [nni.ConvReLU2d]
+    assert_equivalent(gm, model.eval(), X)
+
+
+def test_an_in_place_relu_on_a_value_read_elsewhere_is_a_reason(traced, apply, calls):
+    class Both(_Net):
+        def forward(self, x):
+            y = self.conv(x)
+            return F.relu(y, inplace=True) + y
+
+    gm = traced(Both(None), X)
+    rec = apply(FuseRelu(), gm)
+    assert rec.rewritten == 0 and "conv has 2 users" in rec.skipped[0].reason

@@ -3,7 +3,7 @@ mobile: any dims but the batch's, on the folded layout); each refusal has its re
 import pytest
 import torch
 
-from fxaccel.passes.deploy._forms import FoldedInput
+from fxaccel.forms.folded_ops import FoldedInput
 from fxaccel.passes.deploy.mean_5d import FlatMean, Mean5d
 from fxaccel.testing import assert_equivalent
 

@@ -14,8 +14,9 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 import fxaccel
-from fxaccel.blocks.conv import Conv3dBnAct, TemporalTaps
-from fxaccel.blocks.one_clip import OneClipTaps, one_clip_form
+from fxaccel.blocks.conv import Conv3dBnAct
+from fxaccel.forms.folded import TemporalTaps
+from fxaccel.forms.one_clip import OneClipTaps, one_clip_form
 from fxaccel.exporting import _lower_passes
 from fxaccel.passes.lower.one_clip_taps import one_clip_taps
 from fxaccel.pipeline import When

@@ -20,8 +20,8 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ..forms.folded import TemporalTaps
-from ..forms.guards import checked_folded
+from .folded import TemporalTaps
+from .guards import checked_folded
 
 
 def _checked_one_clip(name: str, x: torch.Tensor, t: int, chw: tuple[int, int, int]) -> torch.Tensor:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fxaccel.blocks.layout import FoldTime, unfold_time
-from fxaccel.forms.guards import check_shape
+from ..blocks.layout import FoldTime, unfold_time
+from .guards import check_shape
 
 torch.fx.wrap("check_shape")
 
