@@ -45,12 +45,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from .targets import TARGETS, Target, get_target
-
-# Whether deploy converts a target's network to channels_last_3d: read from ``Target.memory_format``
-# (x86: on, measured faster: oneDNN's depthwise conv3d is 4-11x faster on channels-last maps, and
-# the GEMM forms need that view).
-CHANNELS_LAST_3D: dict[str, bool] = {name: t.memory_format == torch.channels_last_3d for name, t in TARGETS.items()}
+from .targets import Target, get_target
 
 
 def signature(kind: str, conv: nn.Module, in_shape: Sequence[int], act: str = "") -> str:
@@ -227,6 +222,6 @@ def default_tuner() -> Tuner:
 
 
 __all__ = [
-    "CHANNELS_LAST_3D", "Tuner", "builtin_choice", "default_cache_dir",
+    "Tuner", "builtin_choice", "default_cache_dir",
     "default_runtime", "default_tuner", "signature", "time_eager", "time_executorch",
 ]

@@ -79,7 +79,8 @@ def deploy(
     >>> fxaccel.report_of(fast).stage
     'deploy'
     """
-    from .choices import CHANNELS_LAST_3D, Tuner, default_tuner
+    from .choices import Tuner, default_tuner
+    from .options import DeployOptions
     from .pipeline import PassContext, run_stage
     from .transmuting import propagate_shapes
 
@@ -105,10 +106,9 @@ def deploy(
     elif tune:
         tuner = default_tuner()
     if channels_last is None:
-        channels_last = CHANNELS_LAST_3D.get(prof.name, False)
-    ctx = PassContext("deploy", prof, inputs, report, options={
-        "root": gm, "tuner": tuner, "layout": layout, "op_counts": op_counts, "channels_last": channels_last,
-    })
+        channels_last = prof.memory_format == torch.channels_last_3d
+    ctx = PassContext("deploy", prof, inputs, report, root=gm, options=DeployOptions(
+        tuner=tuner, layout=layout, op_counts=op_counts, channels_last=channels_last))
     with torch.no_grad():
         propagate_shapes(gm, inputs)
         out = run_stage("deploy", gm, ctx, skip=skip)

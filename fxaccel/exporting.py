@@ -8,6 +8,7 @@ from typing import Any
 from torch import fx, nn
 
 from .inputs import as_input_tuple
+from .options import LowerOptions
 from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark, provenance_of
 from .report import Report, attach, report_or_none
@@ -67,7 +68,7 @@ def _lower_passes(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
     gm = copy.deepcopy(model)
     target = get_target(made_by.target if made_by is not None and made_by.target else "mobile_cpu")
     report = Report("lower", target.name, previous=previous)
-    ctx = PassContext("lower", target, inputs, report, options={"format": fmt})
+    ctx = PassContext("lower", target, inputs, report, options=LowerOptions(fmt))
     gm = run_stage("lower", gm, ctx)
     gm.recompile()
     report.extra["format"] = fmt

@@ -25,13 +25,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import networkx as nx
 from torch import fx
 from torch.fx.passes.infra.pass_base import PassBase
 
+from .options import DeployOptions, LowerOptions, QuantizeOptions
 from .report import PassRecord, Report
 from .rules import Rule, RuleSet, apply_rules
 from .targets import Target
@@ -41,14 +42,16 @@ STAGES = ("canonicalize", "transmute", "deploy", "quantize", "lower")
 
 @dataclass
 class PassContext:
-    """What a pass may read: the stage, target, example inputs, options, and its report record."""
+    """What a pass may read: the stage, target, example inputs, the stage's typed options
+    (:mod:`fxaccel.options`), the model being rewritten (``root``) and its report record."""
 
     stage: str
     target: Target
     example_inputs: tuple | None
     report: Report
     record: PassRecord = None  # type: ignore[assignment]  (set per pass by the runner)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: DeployOptions | QuantizeOptions | LowerOptions | None = None
+    root: fx.GraphModule | None = None
 
 
 @dataclass(frozen=True)
@@ -56,29 +59,30 @@ class When:
     """Where a pass applies; the runner checks it, so a pass body has no guard lines.
 
     ``target``: attributes the deploy target must have (``{"conv3d": False}``: targets without a
-    native 3-D convolution); ``formats``: export formats (lower stage); ``flows``: quantization
-    flows (``"eager"``, ``"pt2e"``); ``option``: a stage option that must be set (truthy);
-    ``root``: only the model itself, not GraphModules nested in opaque leaves; ``inputs``: only
-    when example inputs were given. Empty fields do not constrain.
+    native 3-D convolution); ``options``: values the stage's options must have
+    (``{"channels_last": True}``); ``formats``: export formats (lower stage); ``flows``:
+    quantization flows (``"eager"``, ``"pt2e"``); ``root``: only the model itself, not GraphModules
+    nested in opaque leaves; ``inputs``: only when example inputs were given. Empty fields do not
+    constrain.
     """
 
     target: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None
     formats: tuple[str, ...] = ()
     flows: tuple[str, ...] = ()
-    option: str | None = None
     root: bool = False
     inputs: bool = False
 
     def holds(self, gm: fx.GraphModule, ctx: "PassContext") -> bool:
         if self.target and any(getattr(ctx.target, k) != v for k, v in self.target.items()):
             return False
-        if self.formats and ctx.options.get("format") not in self.formats:
+        if self.options and any(getattr(ctx.options, k) != v for k, v in self.options.items()):
             return False
-        if self.flows and ctx.options.get("flow") not in self.flows:
+        if self.formats and getattr(ctx.options, "format", None) not in self.formats:
             return False
-        if self.option and not ctx.options.get(self.option):
+        if self.flows and getattr(ctx.options, "flow", None) not in self.flows:
             return False
-        if self.root and gm is not ctx.options.get("root", gm):
+        if self.root and ctx.root is not None and gm is not ctx.root:
             return False
         return not (self.inputs and ctx.example_inputs is None)
 

@@ -36,10 +36,11 @@ from torch.fx.passes.shape_prop import ShapeProp
 from .blocks.layout import FoldTime, UnfoldTime
 from .forms.one_clip import specialise_one_clip
 from .inputs import eval_mode, run
+from .options import QuantizeOptions
 from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark, provenance_of
 from .report import Opaque, Report, attach, report_or_none
-from .targets import get_target
+from .targets import TARGETS, get_target
 
 BACKENDS = ("qnnpack", "x86", "xnnpack")
 _EAGER = ("qnnpack", "x86")
@@ -49,7 +50,6 @@ rather than time or write it. Not an accuracy target: on the random-weight zoo X
 lands at the same level (XS 14.5-15.1 dB, S 18.3-19.5 dB: the network amplifies any rounding
 noise, tests/passes/quantize/test_quantize_zoo.py), while a wrong scale or layout gives < 5 dB.
 Judge a trained model's int8 accuracy on real clips."""
-_TARGET_OF = {"qnnpack": "mobile_cpu", "xnnpack": "mobile_cpu", "x86": "x86"}
 
 
 def quantize(
@@ -95,7 +95,8 @@ def quantize(
     start = time.perf_counter()
     refs = [run(model, it, what=f"{type(model).__name__} on calibration item {i}") for i, it in enumerate(items)]
     previous, made_by = report_or_none(model), provenance_of(model)
-    target = made_by.target if made_by is not None and made_by.target else _TARGET_OF[backend]
+    target = made_by.target if made_by is not None and made_by.target else next(
+        name for name, t in TARGETS.items() if backend in t.quant_backends)
     show = progress if progress is not None else sys.stderr.isatty()
 
     flow = _Eager(backend) if backend in _EAGER else _Pt2e()
@@ -334,9 +335,8 @@ class _Eager:
         gm = _trace_flat(work, report.opaque)
         with torch.no_grad(), eval_mode(gm):
             ShapeProp(gm).propagate(*items[0])
-        ctx = PassContext("quantize", get_target(target), items[0], report, options={
-            "flow": "eager", "backend": self.backend, "skip": dict(skips),
-            "qconfig": _eager_qconfig(self.backend)})
+        ctx = PassContext("quantize", get_target(target), items[0], report, options=QuantizeOptions(
+            "eager", qconfig=_eager_qconfig(self.backend), skip=dict(skips)))
         gm = run_stage("quantize", gm, ctx)
         return gm.eval(), report
 

@@ -192,8 +192,6 @@ class _Layout:
 
 
 def layout(gm: fx.GraphModule, ctx) -> None:
-    if ctx.options.get("layout", "network") != "network":  # a value, which When does not compare
-        return
     stripped = _strip_wrappers(gm)
     ctx.record.matched += stripped
     _Layout(gm, ctx).run()
@@ -204,6 +202,6 @@ def layout(gm: fx.GraphModule, ctx) -> None:
 
 register_pass(layout, stage="deploy", name="layout",
               after=("lower_blocks", "lower_convs", "fix_pools", "fold_pool3d", "mean_5d", "fuse_relu"),
-              when=When(target={"conv3d": False}))
+              when=When(target={"conv3d": False}, options={"layout": "network"}))
 
 _ = operator  # operator.add & co. are in BINARY_FNS

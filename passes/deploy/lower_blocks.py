@@ -50,10 +50,10 @@ def choose_conv_form(block: Conv3dBnAct, shape, ctx) -> tuple[str | None, dict[s
         return None, None
     act = getattr(block.act, "name", type(block.act).__name__)
     sig = signature(kind.name, block.conv, shape, act)
-    tuner = ctx.options.get("tuner")
+    tuner = ctx.options.tuner
     if tuner is None:
         return builtin_choice(target, kind.name, sig), None
-    channels_last = bool(ctx.options.get("channels_last"))
+    channels_last = ctx.options.channels_last
     if channels_last:
         sig += "|channels_last_3d"
     form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, forms, channels_last))
@@ -104,7 +104,7 @@ def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) 
     """The deploy form of ``block`` for input ``shape`` and the report row describing it."""
     target = ctx.target
     x = example_for((1, *shape[1:]))
-    count = ctx.options.get("op_counts", True)
+    count = ctx.options.op_counts
     forms: dict[str, str] = {}
     timings: dict[str, dict[str, float]] = {}
     if isinstance(block, Conv3dBnAct):

@@ -131,7 +131,7 @@ class _Domains:
 
 def quant_stubs(gm: fx.GraphModule, ctx: PassContext) -> None:
     """Assign int8 / fp32 domains and insert the stubs between them (see the module docstring)."""
-    skip = ctx.options.get("skip", {})
+    skip = ctx.options.skip
     int8_types = _int8_module_types()
     dom = _Domains(gm)
     for node in list(gm.graph.nodes):

@@ -4,7 +4,7 @@ Eager ``prepare`` observes and ``convert`` swaps every module that has a qconfig
 other modules must have none, or a conv inside a float island (``skip=``) would become int8 and
 receive an fp32 tensor. So the qconfig goes only on call_module nodes ``quant_stubs`` marked
 ``int8`` or ``stub``; their children (a wrapper's ``FloatFunctional``, a fused module's parts)
-inherit it. ``ctx.options["qconfig"]`` is set by ``fxaccel.quantize`` for the chosen backend.
+inherit it. ``ctx.options.qconfig`` is set by ``fxaccel.quantize`` for the chosen backend.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from ._common import EAGER
 
 def set_qconfig(gm: fx.GraphModule, ctx: PassContext) -> None:
     """Set ``module.qconfig`` on int8 modules and stubs; clear it everywhere else."""
-    qconfig = ctx.options.get("qconfig")
+    qconfig = ctx.options.qconfig
     if qconfig is None:
-        raise ValueError("set_qconfig needs ctx.options['qconfig'] (fxaccel.quantize sets it per backend)")
+        raise ValueError("set_qconfig needs ctx.options.qconfig (fxaccel.quantize sets it per backend)")
     for module in gm.modules():
         module.qconfig = None
     for node in gm.graph.nodes:

@@ -8,6 +8,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from fxaccel.options import DeployOptions
 from fxaccel.pipeline import PassContext
 from fxaccel.report import PassRecord, Report
 from fxaccel.rules import apply_rules
@@ -50,7 +51,7 @@ def _apply(rule, gm: fx.GraphModule, ctx: PassContext | None = None) -> PassReco
 
 def _context(target: str, *inputs: torch.Tensor, **options) -> PassContext:
     ctx = PassContext("deploy", get_target(target), inputs, Report("deploy", target),
-                      options={"op_counts": False, **options})
+                      options=DeployOptions(**{"op_counts": False, **options}))
     ctx.record = PassRecord("test", "deploy")
     return ctx
 

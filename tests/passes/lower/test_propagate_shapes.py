@@ -4,13 +4,14 @@ from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 from fxaccel.passes.lower.propagate_shapes import propagate_shapes
+from fxaccel.options import LowerOptions
 from fxaccel.pipeline import PassContext
 from fxaccel.report import PassRecord, Report
 from fxaccel.targets import get_target
 
 
 def _ctx(*inputs):
-    ctx = PassContext("lower", get_target("mobile_cpu"), inputs, Report("lower"), options={"format": "executorch"})
+    ctx = PassContext("lower", get_target("mobile_cpu"), inputs, Report("lower"), options=LowerOptions("executorch"))
     ctx.record = PassRecord("propagate_shapes", "lower")
     return ctx
 

@@ -12,6 +12,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from fxaccel.passes.quantize.float_functional import QMul
 from fxaccel.passes.quantize.quantizable_activations import QUANTIZABLE_ACTIVATIONS
+from fxaccel.options import QuantizeOptions
 from fxaccel.pipeline import PassContext, list_passes, run_stage
 from fxaccel.report import Report
 from fxaccel.targets import get_target
@@ -96,8 +97,8 @@ def test_in_place_on_a_value_read_elsewhere_is_a_reason(act):
 def test_in_the_stage_the_swish_product_becomes_a_qmul():
     gm = traced(Act(nn.SiLU()), A, A)
     report = Report("quantize")
-    ctx = PassContext("quantize", get_target("mobile_cpu"), (A, A), report, options={
-        "flow": "eager", "qconfig": get_default_qconfig("qnnpack")})
+    ctx = PassContext("quantize", get_target("mobile_cpu"), (A, A), report, options=QuantizeOptions(
+        "eager", qconfig=get_default_qconfig("qnnpack")))
     keep = ("quantizable_activations", "float_functional")
     gm = run_stage("quantize", gm, ctx, skip=[n for n in list_passes("quantize") if n not in keep])
     assert calls(gm)[1:3] == [torch.sigmoid, QMul] and operator.mul not in calls(gm)
@@ -107,6 +108,6 @@ def test_in_the_stage_the_swish_product_becomes_a_qmul():
 
 def test_other_flows_are_left_alone():
     gm = traced(Act(nn.SiLU()), A, A)
-    ctx = PassContext("quantize", get_target("mobile_cpu"), (A, A), Report("quantize"), options={"flow": "pt2e"})
+    ctx = PassContext("quantize", get_target("mobile_cpu"), (A, A), Report("quantize"), options=QuantizeOptions("pt2e"))
     gm = run_stage("quantize", gm, ctx)
     assert calls(gm) == [operator.mul, nn.SiLU, operator.add]

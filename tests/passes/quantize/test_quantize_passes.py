@@ -15,6 +15,7 @@ from torch.ao.quantization import DeQuantStub, QuantStub, get_default_qconfig
 from torch.fx.passes.shape_prop import ShapeProp
 
 from fxaccel.passes.quantize.float_functional import QAdd, QAddReLU, QAddScalar, QCat, QMul, QMulScalar
+from fxaccel.options import QuantizeOptions
 from fxaccel.pipeline import PassContext, list_passes, run_stage
 from fxaccel.report import Report
 from fxaccel.targets import get_target
@@ -26,8 +27,8 @@ def _run(model: nn.Module, x: torch.Tensor, names: list[str], skip=None, flow="e
     gm = fx.symbolic_trace(model)
     ShapeProp(gm).propagate(x)
     report = Report("quantize")
-    ctx = PassContext("quantize", get_target("mobile_cpu"), (x,), report, options={
-        "flow": flow, "skip": skip or {}, "qconfig": get_default_qconfig("qnnpack")})
+    ctx = PassContext("quantize", get_target("mobile_cpu"), (x,), report, options=QuantizeOptions(
+        flow, qconfig=get_default_qconfig("qnnpack"), skip=skip or {}))
     gm = run_stage("quantize", gm, ctx, skip=[n for n in list_passes("quantize") if n not in names])
     return gm, report
 
