@@ -185,8 +185,7 @@ def safe_stem(name: str) -> str:
 
 def _expected_failure(err: BaseException) -> bool:
     """Failures that mean "this form is not available for this model here", not a bug."""
-    from .deploying import DeployError
-    from .lowering.errors import LoweringError, MissingDependency
+    from .errors import DeployError, LoweringError, MissingDependency
 
     return isinstance(err, (DeployError, LoweringError, MissingDependency, _QualityError))
 

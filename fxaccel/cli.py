@@ -578,9 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------ main
 
 def _exit_code(err: BaseException) -> int:
-    from .deploying import DeployError
-    from .lowering.errors import MissingDependency, UnsupportedOps
-    from .modelspec import SpecError
+    from .errors import DeployError, MissingDependency, SpecError, UnsupportedOps
 
     usage = (_Usage, SpecError, DeployError, MissingDependency, UnsupportedOps)  # the model or setup, not us
     return EXIT_USAGE if isinstance(err, usage) else EXIT_INTERNAL

@@ -11,16 +11,13 @@ from typing import Any, Iterable
 import torch
 from torch import fx, nn
 
+from .errors import DeployError
 from .inputs import as_input_tuple, run, verify_outputs
 from .provenance import Provenance, mark, provenance_of
 from .report import Report, attach
 from .targets import get_target
 
 LAYOUTS = ("network", "block")
-
-
-class DeployError(ValueError):
-    """A layer cannot be put in deploy form for the target; the message names it and says why."""
 
 
 def _transmuted(model: nn.Module, inputs: tuple, target: str, verify: bool) -> tuple[fx.GraphModule, Report | None]:

@@ -34,12 +34,9 @@ import torch
 from torch import nn
 
 from . import zoo
+from .errors import SpecError
 
 ARTIFACT_SUFFIXES = (".pte", ".ptl", ".pt")
-
-
-class SpecError(ValueError):
-    """The MODEL argument, the input shape, or a file named on the command line is unusable."""
 
 
 @dataclass

@@ -387,7 +387,7 @@ def _pt2e_api():
             XNNPACKQuantizer, get_symmetric_quantization_config)
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     except ImportError as err:
-        from .lowering.errors import MissingDependency
+        from .errors import MissingDependency
 
         raise MissingDependency("executorch", "executorch", err) from err
     return XNNPACKQuantizer, get_symmetric_quantization_config, prepare_pt2e, convert_pt2e

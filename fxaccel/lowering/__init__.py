@@ -9,7 +9,7 @@ Nothing here imports executorch until a ``.pte`` is written or loaded.
 
 Stability: public (the names below); the report formats are experimental.
 """
-from .errors import (
+from ..errors import (
     ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedByNNAPI, UnsupportedOps,
 )
 from .executorch import (

@@ -42,7 +42,7 @@ What XNNPACK delegates (measured on executorch 1.5.1, fp32 unless noted; each fa
   portable ``convolution`` kernel accepts 3-D/4-D inputs only). ``avg_pool3d`` has no ExecuTorch
   kernel at all (the program does not load). A 5-D ``mean`` is not delegated but runs (slowly)
   on the portable kernel. :func:`to_pte` refuses the first two up front with
-  :class:`~fxaccel.lowering.errors.UnsupportedOps` and points at
+  :class:`~fxaccel.errors.UnsupportedOps` and points at
   ``fxaccel.deploy(..., target="mobile_cpu")``.
 
 Stability: public (``to_pte``, ``PteArtifact``, ``load_pte``, ``delegation_report``,
@@ -71,7 +71,7 @@ from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, op_kind
 from ..inputs import eval_mode
 from ..targets import TARGETS
 from ..testing import assert_equivalent, relative_error, sqnr_db
-from .errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
+from ..errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Neural Networks runtime. It cannot run off Android (no ``libneuralnetworks.so``)
 check only that conversion succeeds and that the file loads. The converter walks the frozen,
 traced graph and knows a fixed op list; anything else makes it fail with a bare exception, so
 :func:`to_nnapi` first lists every op the converter has no handler for and raises
-:class:`~fxaccel.lowering.errors.UnsupportedByNNAPI` naming them all at once.
+:class:`~fxaccel.errors.UnsupportedByNNAPI` naming them all at once.
 
 What the converter accepts (torch 2.13, NHWC inputs unless noted; tests in
 ``tests/lowering/test_nnapi.py``):
@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from ..inputs import eval_mode
-from .errors import DEPLOY_HINT, LoweringError, UnsupportedByNNAPI
+from ..errors import DEPLOY_HINT, LoweringError, UnsupportedByNNAPI
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import torch
 
 from ..inputs import eval_mode
 from ..testing import assert_equivalent, relative_error, sqnr_db
-from .errors import ExportMismatch, LoweringError
+from ..errors import ExportMismatch, LoweringError
 from .executorch import flatten_outputs
 
 log = logging.getLogger(__name__)

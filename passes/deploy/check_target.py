@@ -11,7 +11,7 @@ import torch
 from torch import fx
 
 from fxaccel.aten_ops import AtenOpRecorder
-from fxaccel.deploying import DeployError
+from fxaccel.errors import DeployError
 from fxaccel.pipeline import When, register_pass
 
 

@@ -20,7 +20,7 @@ from torch import fx, nn
 
 from fxaccel.blocks.layout import TimeFolded
 from fxaccel.blocks.pool import GlobalAvgPool3d
-from fxaccel.deploying import DeployError
+from fxaccel.errors import DeployError
 from fxaccel.pipeline import When, register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule
 

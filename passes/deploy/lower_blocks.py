@@ -22,7 +22,7 @@ from fxaccel.blocks.base import EfficientBlock
 from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import builtin_choice, signature
-from fxaccel.deploying import DeployError
+from fxaccel.errors import DeployError
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import call_sites
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from fxaccel.blocks.conv import Conv3dBnAct
-from fxaccel.deploying import DeployError
+from fxaccel.errors import DeployError
 from fxaccel.patterns import relu_of
 from fxaccel.pipeline import When, register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, arg

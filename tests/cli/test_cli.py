@@ -244,7 +244,8 @@ def test_run_without_pte_prints_a_table(capsys, tmp_path):
 
 
 def test_run_says_so_and_continues_without_executorch(capsys, tmp_path, monkeypatch):
-    from fxaccel.lowering import errors, executorch
+    from fxaccel import errors
+    from fxaccel.lowering import executorch
 
     def missing():
         raise errors.MissingDependency("executorch", "executorch")

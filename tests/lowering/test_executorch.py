@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from fxaccel.lowering import errors
+from fxaccel import errors
 from fxaccel.lowering.executorch import (
     DelegationReport, OutsideOp, assert_all_compute_delegated, delegation_report, load_pte, op_kind, to_pte,
 )

@@ -20,7 +20,7 @@ from torch import nn
 
 import fxaccel
 from fxaccel import exporting
-from fxaccel.lowering import errors
+from fxaccel import errors
 from fxaccel.testing import relative_error, sqnr_db
 from fxaccel.zoo import realistic_bn
 from fxaccel.zoo.x3d import Bottleneck, Head, Stem, example_input as x3d_example_input

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from fxaccel.lowering import errors
+from fxaccel import errors
 from fxaccel.lowering.nnapi import supported_ops, to_nnapi
 from fxaccel.testing import randomize_bn, seeds
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from fxaccel.lowering import errors
+from fxaccel import errors
 from fxaccel.lowering.torchscript import load_torchscript, to_torchscript
 from fxaccel.testing import assert_equivalent, randomize_bn, seeds
 

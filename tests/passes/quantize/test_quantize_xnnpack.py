@@ -13,7 +13,7 @@ import torch
 from torch import fx
 
 import fxaccel
-from fxaccel.lowering.errors import MissingDependency
+from fxaccel.errors import MissingDependency
 from fxaccel.quantizing import quantize
 
 from _quantize_helpers import DeployFormNet, clips, layer_names

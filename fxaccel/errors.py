@@ -1,12 +1,22 @@
-"""Errors raised while writing, loading and checking artifacts.
+"""Every error fxaccel raises on purpose, in one place.
 
-Each names the problem and the fix, so a failed export is actionable without reading our source.
+Each names the problem and the fix, so a failed deploy or export is actionable without reading
+our source. Built-in ``TypeError`` / ``ValueError`` are used where the caller passed a wrong
+argument (a non-module, an unknown target or format).
 
 Stability: public.
 """
 from __future__ import annotations
 
 from typing import Iterable
+
+
+class DeployError(ValueError):
+    """A layer cannot be put in deploy form for the target; the message names it and says why."""
+
+
+class SpecError(ValueError):
+    """The MODEL argument, the input shape, or a file named on the command line is unusable."""
 
 
 class LoweringError(RuntimeError):
