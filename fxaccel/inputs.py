@@ -67,7 +67,7 @@ def verify_outputs(stage: str, model: nn.Module, result: nn.Module, inputs: tupl
 
     A safety net under the per-pass proofs: a stage that changed the numbers fails loudly.
     """
-    from .testing.assertions import relative_error
+    from .numerics import relative_error
 
     ref, out = run(model, inputs), run(result, inputs)
     refs = ref if isinstance(ref, (tuple, list)) else (ref,)

@@ -70,7 +70,7 @@ import torch
 from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, op_kind
 from ..inputs import eval_mode
 from ..targets import TARGETS
-from ..testing import assert_equivalent, relative_error, sqnr_db
+from ..numerics import assert_equivalent, relative_error, sqnr_db
 from ..errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import torch
 
 from ..inputs import eval_mode
-from ..testing import assert_equivalent, relative_error, sqnr_db
+from ..numerics import assert_equivalent, relative_error, sqnr_db
 from ..errors import ExportMismatch, LoweringError
 from .executorch import flatten_outputs
 

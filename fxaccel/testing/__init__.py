@@ -8,8 +8,8 @@ Stability: public.
 """
 import importlib
 
-from .assertions import assert_equivalent, relative_error, sqnr_db
 from ..aten_ops import record_aten_ops  # core (deploy counts ops too), public here for tests
+from ..numerics import assert_equivalent, relative_error, sqnr_db  # core (stages check outputs)
 
 _LAZY = {
     "ACTIVATIONS": "strategies", "Conv3dConfig": "strategies", "activations": "strategies",

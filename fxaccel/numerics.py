@@ -1,4 +1,10 @@
-"""Numerical equivalence checks with tolerances scaled to the output's magnitude."""
+"""Numerical equivalence checks with tolerances scaled to the output's magnitude.
+
+Core, not test-only: every stage checks its outputs with these, and export checks the artifact it
+wrote. ``fxaccel.testing`` re-exports them for users' tests.
+
+Stability: public (``assert_equivalent``, ``relative_error``, ``sqnr_db``).
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
