@@ -13,10 +13,10 @@ and after (batch 1), and the candidate timings when tuned.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
 import torch
-from torch import fx, nn
+from torch import nn
 
 from fxaccel.blocks.base import EfficientBlock
 from fxaccel.blocks.conv import Conv3dBnAct
@@ -24,7 +24,7 @@ from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import builtin_choice, signature
 from fxaccel.errors import DeployError
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import call_sites
+from fxaccel.rules import Any, Match, Mod, Rule, call_sites
 
 from ._common import count_aten_ops, example_for, install, shape_of
 
@@ -100,7 +100,7 @@ def _describe(form: nn.Module) -> str:
     return type(inner).__name__
 
 
-def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) -> tuple[nn.Module, dict[str, Any]]:
+def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) -> tuple[nn.Module, dict[str, _Any]]:
     """The deploy form of ``block`` for input ``shape`` and the report row describing it."""
     target = ctx.target
     x = example_for((1, *shape[1:]))
@@ -136,7 +136,7 @@ def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) 
             else:
                 ctx.record.skip(f"{path}.{part_path}", f"form {choice!r} chosen but the block's deploy form "
                                 "has no matching part at that path; kept the default form")
-    row: dict[str, Any] = {"layer": path, "block": type(block).__name__, "form": _describe(deployed)}
+    row: dict[str, _Any] = {"layer": path, "block": type(block).__name__, "form": _describe(deployed)}
     if forms:
         row["choices"] = forms
     if count:
@@ -147,19 +147,20 @@ def deploy_block(block: EfficientBlock, shape: tuple[int, ...], ctx, path: str) 
     return deployed, row
 
 
-def lower_blocks(gm: fx.GraphModule, ctx) -> None:
-    for node in list(gm.graph.nodes):
-        if node.op != "call_module":
-            continue
-        block = gm.get_submodule(node.target)
-        if not isinstance(block, EfficientBlock):
-            continue
-        shape = shape_of(node.args[0]) if node.args else None
-        if shape is None:
-            ctx.record.skip(str(node.target), "no propagated input shape (not reached by the example "
-                            "inputs?); kept in original form")
-            continue
-        ctx.record.matched += 1
+class LowerBlock(Rule):
+    """An efficient block -> its deploy form for the target and its input shape (``m.ctx``)."""
+
+    name = "lower_blocks"
+    pattern = Mod(EfficientBlock, Any("x"), extra=True)
+
+    def check(self, m: Match) -> str | None:
+        if shape_of(m["x"]) is None:
+            return "no propagated input shape (not reached by the example inputs?); kept in original form"
+        return None
+
+    def rewrite(self, m: Match) -> None:
+        gm, node, ctx = m.gm, m.root, m.ctx
+        block, shape = m.module(), shape_of(m["x"])
         try:
             deployed, row = deploy_block(block, shape, ctx, str(node.target))
         except DeployError:
@@ -170,13 +171,11 @@ def lower_blocks(gm: fx.GraphModule, ctx) -> None:
         ctx.report.layers.append(row)
         if call_sites(gm, node.target) == 1:
             gm.add_submodule(node.target, deployed)  # same path: the deployed model reads like the user's
-            name = node.target
         else:  # a block called at several places: each site gets the form for its own input shape
-            name = install(gm, deployed, f"{node.target}_deploy")
-        node.target = name
-        ctx.record.rewritten += 1
-    gm.delete_all_unused_submodules()
-    gm.recompile()
+            node.target = install(gm, deployed, f"{node.target}_deploy")
+
+    def describe(self, m: Match) -> str:
+        return str(m.root.target)
 
 
-register_pass(lower_blocks, stage="deploy", name="lower_blocks", after="fold_bn")
+register_pass(LowerBlock(), stage="deploy", after="fold_bn")
