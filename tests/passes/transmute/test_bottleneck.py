@@ -10,9 +10,8 @@ from torch import nn
 
 import fxaccel
 from fxaccel.blocks.bottleneck import X3dBottleneck
-from fxaccel.testing import assert_equivalent
-from fxaccel.zoo import realistic_bn
 from models_in_the_wild import ALL_MODELS
+from _transmute_helpers import record, transmuted
 
 X = torch.randn(2, 8, 3, 6, 6)
 RULE = "bottleneck"
@@ -56,10 +55,7 @@ class Bottleneck(nn.Module):
 
 
 def _transmute(model, **kw):
-    model = realistic_bn(model, [X])
-    gm = fxaccel.transmute(model, X, **kw)
-    assert_equivalent(gm, model, X, rtol=1e-6, grads=True)
-    return gm
+    return transmuted(model, X, bn=True, **kw)
 
 
 def _blocks(gm):
@@ -67,7 +63,7 @@ def _blocks(gm):
 
 
 def _record(gm):
-    return fxaccel.report_of(gm).record(RULE)
+    return record(gm, RULE)
 
 
 @pytest.mark.parametrize("se, act_b, act_out, shortcut, skip_first", itertools.product([True, False], repeat=5))

@@ -7,8 +7,7 @@ from torch import nn
 
 import fxaccel
 from fxaccel.blocks.conv import Conv3dBnAct
-from fxaccel.testing import assert_equivalent
-from fxaccel.zoo import realistic_bn
+from _transmute_helpers import record, transmuted
 
 X = torch.randn(2, 4, 3, 6, 6)
 RULE = "conv_bn_act"
@@ -28,10 +27,7 @@ class ConvBnAct(nn.Module):
 
 
 def _transmute(model, **kw):
-    model = realistic_bn(model, [X])
-    gm = fxaccel.transmute(model, X, **kw)
-    assert_equivalent(gm, model, X, rtol=1e-6, grads=True)
-    return gm
+    return transmuted(model, X, bn=True, **kw)
 
 
 def _blocks(gm):
@@ -39,7 +35,7 @@ def _blocks(gm):
 
 
 def _record(gm):
-    return fxaccel.report_of(gm).record(RULE)
+    return record(gm, RULE)
 
 
 @pytest.mark.parametrize("bn", [True, False])
