@@ -6,28 +6,18 @@ blocks), and its report holds the canonicalisation records.
 """
 import pytest
 import torch
-from torch import fx, nn
+from torch import fx
 
 import fxaccel
 from fxaccel.testing import assert_equivalent
+from graph_helpers import Call
 
 X = torch.randn(2, 3, 4, 5, 5)
 
 
-class Fn(nn.Module):
-    """A function or module as the one call in a model: transmute takes modules, and a module at the
-    root would be traced into (its call would not be in the graph)."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
-
 
 def _canonicalize(model, x=X, **kw) -> fx.GraphModule:
-    module = Fn(model)
+    module = Call(model)
     gm = fxaccel.transmute(module, x, skip=fxaccel.list_passes("transmute"), **kw)
     if x is not None:
         assert_equivalent(gm, module, x, rtol=1e-6)

@@ -13,17 +13,8 @@ from fxaccel.pipeline import PassContext
 from fxaccel.report import PassRecord, Report
 from fxaccel.rules import apply_rules
 from fxaccel.targets import get_target
+from graph_helpers import Call
 
-
-class Call(nn.Module):
-    """A function as the one call of a model (symbolic tracing records it as a node)."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 class _Tracer(fx.Tracer):

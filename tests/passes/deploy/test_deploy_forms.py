@@ -11,19 +11,12 @@ from fxaccel.testing import conv3d_configs, randomize_bn, seeds
 from fxaccel.testing.ops import count_ops, record_aten_ops
 
 from _deploy_helpers import RTOL, as_transmuted, mobile_violations, rel_err
+from graph_helpers import Call
 
 
 def _x(shape, seed):
     return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed)) * 2 + 0.5
 
-
-class _Lambda(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 # --------------------------------------------------------------------------- leftover convs
@@ -140,7 +133,7 @@ def test_3d_pools_go_folded_and_exact_on_mobile(cfg, seed):
 
 
 def test_functional_pool_goes_folded():
-    model = _Lambda(lambda x: torch.nn.functional.max_pool3d(x, (3, 3, 3), (2, 2, 2), 1))
+    model = Call(lambda x: torch.nn.functional.max_pool3d(x, (3, 3, 3), (2, 2, 2), 1))
     x = _x((2, 3, 5, 8, 8), 0)
     fast = deploy(as_transmuted(model), x)
     assert rel_err(fast, model, x) < RTOL and mobile_violations(fast, x) == []
@@ -179,7 +172,7 @@ def test_adaptive_pool_with_uneven_windows_is_kept_on_x86_and_refused_on_mobile(
        seed=seeds, target=st.sampled_from(["mobile_cpu", "x86"]))
 def test_5d_means_become_4d_or_less(dims, keepdim, neg, seed, target):
     dims = tuple(sorted(d - 5 if neg else d for d in dims))
-    model = _Lambda(lambda x: x.mean(dims, keepdim=keepdim))
+    model = Call(lambda x: x.mean(dims, keepdim=keepdim))
     x = _x((3, 4, 3, 5, 6), seed)
     fast = deploy(as_transmuted(model, target), x, target=target)
     assert rel_err(fast, model, x) < RTOL
@@ -194,7 +187,7 @@ def test_consecutive_reshapes_and_permutes_collapse():
         z = y.reshape(x.shape[0], -1, 5).view(-1, 60)
         return z.permute(1, 0).permute(1, 0) + 1
 
-    model = _Lambda(fn)
+    model = Call(fn)
     x = _x((2, 3, 4, 5, 1), 0)
     fast = deploy(as_transmuted(model, "x86"), x, target="x86")
     methods = [n.target for n in fast.graph.nodes if n.op == "call_method"]

@@ -4,23 +4,16 @@ asserted; the means the rule writes are not matched again. (Pipeline and format 
 test_lower_xnnpack_means.py.)"""
 import pytest
 import torch
-from torch import fx, nn
+from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
 from fxaccel.passes.lower.xnnpack_means import XnnpackMeans
 from fxaccel.report import PassRecord
 from fxaccel.rules import apply_rules
+from graph_helpers import Call
 
 X = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
 
-
-class Call(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def _apply(fn, x=X, shapes=True):

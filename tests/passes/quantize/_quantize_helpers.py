@@ -15,6 +15,7 @@ from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.blocks.pool import GlobalAvgPool3d
 from fxaccel.targets import get_target
 from fxaccel.testing import randomize_bn
+from graph_helpers import Call2
 
 SHAPE = (2, 3, 4, 12, 12)
 
@@ -64,7 +65,7 @@ def traced(fn, *inputs: torch.Tensor):
     from torch import fx
     from torch.fx.passes.shape_prop import ShapeProp
 
-    gm = fx.symbolic_trace(fn if isinstance(fn, nn.Module) else _Call(fn))
+    gm = fx.symbolic_trace(fn if isinstance(fn, nn.Module) else Call2(fn))
     ShapeProp(gm).propagate(*inputs)
     return gm
 
@@ -85,10 +86,3 @@ def calls(gm) -> list:
             for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module")]
 
 
-class _Call(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, a, b):
-        return self.fn(a, b)
