@@ -11,6 +11,7 @@ commutativity and no optional nodes, so fxaccel has a small type-aware matcher o
   in both operand orders (``commute=`` overrides).
 - ``Any(name)`` binds anything; ``Var(name)`` binds a value, and a second ``Var`` of the same name
   must be the very same value; a plain literal (``1``, ``(2, 3, 4)``) must be equal.
+- ``Input(name)``: a graph input (placeholder), for rules rooted at what the model is fed.
 - ``Alt(*pats)``: alternative spellings; ``Opt(pat)``: an optional call node (when absent, the
   pattern continues at its first argument, so ``Opt(Mod(SE, inner))`` is ``SE(inner) | inner``).
 
@@ -35,7 +36,7 @@ Example: find ``sigmoid(x) * x`` (either operand order) where both ``x`` are the
     ['x']
 
 Stability: public (``Rule``, ``RuleSet``, ``Match``, ``Pat``, ``Mod``, ``Fn``, ``Method``, ``Var``,
-``Any``, ``Alt``, ``Opt``, ``match``, ``matches``, ``apply_rules``).
+``Any``, ``Alt``, ``Opt``, ``Input``, ``match``, ``matches``, ``apply_rules``).
 """
 from __future__ import annotations
 
@@ -279,6 +280,25 @@ class Method(_Call):
         return node.op == "call_method" and node.target in self.targets
 
 
+class Input(Pat):
+    """A graph input (a placeholder node): the root of rules that wrap what the model is fed."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+
+    def _match(self, node, st, s):
+        if isinstance(node, fx.Node) and node.op == "placeholder":
+            yield st.cover(node).bind(self.name, node)
+        else:
+            s.fail(st, node, f"expected a graph input, got {_what(node, s.gm) if isinstance(node, fx.Node) else repr(node)}")
+
+    def keys(self) -> tuple:
+        return (Input,)
+
+    def __repr__(self):
+        return f"Input({self.name!r})" if self.name else "Input()"
+
+
 class Alt(Pat):
     """Alternative patterns (spellings of one op), tried in order; each may yield matches."""
 
@@ -336,6 +356,8 @@ def node_keys(node: fx.Node, gm: fx.GraphModule) -> Iterable:
         return inspect.getmro(type(gm.get_submodule(node.target)))
     if node.op in ("call_function", "call_method"):
         return (node.target,)
+    if node.op == "placeholder":
+        return (Input,)
     return ()
 
 
@@ -605,7 +627,7 @@ def inplace_conflict(node: fx.Node, x: _Any, inplace: bool) -> str | None:
 
 
 __all__ = [
-    "Alt", "Any", "Fn", "Match", "Method", "Mod", "Opt", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "arg",
+    "Alt", "Any", "Fn", "Input", "Match", "Method", "Mod", "Opt", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "arg",
     "call_sites", "match", "matches", "module_of", "prune_submodules", "record_provenance",
     "replace_with_function", "unique_name",
 ]

@@ -2,22 +2,24 @@
 raises a clear error instead of running forms built for the example shape."""
 from __future__ import annotations
 
-from torch import fx
-
+from fxaccel.forms.folded_ops import ShapeGuard
 from fxaccel.pipeline import When, register_pass
+from fxaccel.rules import Input, Match, Rule
 
 from ._common import shape_of, wrap_input
-from fxaccel.forms.folded_ops import ShapeGuard
 
 
-def guard_inputs(gm: fx.GraphModule, ctx) -> None:
-    for node in list(gm.graph.nodes):
-        shape = shape_of(node)
-        if node.op != "placeholder" or shape is None or len(shape) < 2:
-            continue
-        wrap_input(gm, node, ShapeGuard(shape, f"deployed model input {node.name!r}"), f"guard_{node.name}")
-        ctx.record.rewritten += 1
-    gm.recompile()
+class GuardInput(Rule):
+    name = "guard_inputs"
+    pattern = Input("x")
+
+    def check(self, m: Match) -> str | None:
+        shape = shape_of(m["x"])
+        return None if shape is not None and len(shape) >= 2 else "not a batched tensor input: left unguarded"
+
+    def rewrite(self, m: Match) -> None:
+        x = m["x"]
+        wrap_input(m.gm, x, ShapeGuard(shape_of(x), f"deployed model input {x.name!r}"), f"guard_{x.name}")
 
 
-register_pass(guard_inputs, stage="deploy", name="guard_inputs", after="drop_dropout", when=When(root=True))
+register_pass(GuardInput(), stage="deploy", after="drop_dropout", when=When(root=True))

@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 from torch import fx, nn
 
 from fxaccel.report import PassRecord
-from fxaccel.rules import Alt, Any, Fn, Match, Method, Mod, Opt, Rule, RuleSet, Var, apply_rules, match, matches
+from fxaccel.rules import (Alt, Any, Fn, Input, Match, Method, Mod, Opt, Rule, RuleSet, Var, apply_rules, match,
+                           matches)
 
 
 def _graph(fn):
@@ -83,6 +84,18 @@ def test_module_patterns_match_by_type_and_method_patterns_by_name():
     assert match(Mod(nn.ReLU, Mod(nn.Conv2d, Any("x"))), relu, gm) is None
     gm, out = _graph(lambda x: x.view(-1))
     assert match(Method("view", Any("x"), -1), out, gm) is not None
+
+
+def test_input_patterns_root_at_placeholders_only():
+    gm, out = _graph(lambda x: torch.relu(x))
+    x = next(n for n in gm.graph.nodes if n.op == "placeholder")
+    assert _names(match(Input("i"), x, gm)) == {"i": "x"}
+    assert match(Input(), out, gm) is None
+    assert RuleSet([_InputRule()]).candidates(x, gm) and not RuleSet([_InputRule()]).candidates(out, gm)
+
+
+class _InputRule(Rule):
+    pattern = Input("x")
 
 
 def test_literals_compare_by_type_and_value():
