@@ -498,30 +498,29 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
                         counted.add((id(rule), node))
                         rec.matched += 1
                 elif search.miss is not None and search.depth >= 1:
-                    _keep_miss(rec, rule, node, gm, search)
+                    _keep_miss(rec, node, search)
                 if m is None:
                     for where, reason, nodes in refusals:
                         seen = refused.setdefault((id(rule), reason), set())
                         if node not in seen:
                             rec.skip(where, reason)
                         seen.update(nodes)
-                    rec.seconds += time.perf_counter() - t0
-                    own += time.perf_counter() - t0
-                    continue
-                rule.rewrite(m)
-                rec.seconds += time.perf_counter() - t0
-                own += time.perf_counter() - t0
-                fired.add((id(rule), node))
-                rec.rewritten += 1
-                rewritten += 1
-                break
-        total += rewritten
-        if rewritten:
-            eliminate_dead_code(gm)
-            gm.graph.lint()
-            gm.recompile()
+                else:
+                    rule.rewrite(m)
+                    fired.add((id(rule), node))
+                    rec.rewritten += 1
+                    rewritten += 1
+                elapsed = time.perf_counter() - t0
+                rec.seconds += elapsed
+                own += elapsed
+                if m is not None:
+                    break
         if not rewritten:
             break
+        total += rewritten
+        eliminate_dead_code(gm)
+        gm.graph.lint()
+        gm.recompile()
     else:
         raise RuntimeError(f"rules {[r.rule_name for r in rules.rules]} still rewrite after {MAX_SWEEPS} sweeps: "
                            "a rewrite produces what it (or another rule) matches again")
@@ -531,7 +530,8 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
     return total
 
 
-def _keep_miss(rec: PassRecord, rule: Rule, root: fx.Node, gm: fx.GraphModule, search: _Search) -> None:
+def _keep_miss(rec: PassRecord, root: fx.Node, search: _Search) -> None:
+    """Keep ``search``'s deepest partial match as ``rec.miss`` when it goes deeper than the one kept."""
     covered, where, why = search.miss
     if rec.miss is not None and rec.miss.depth >= search.depth:
         return
