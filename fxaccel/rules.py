@@ -592,6 +592,13 @@ def _ancestor_deleted(path: str, used: set[str]) -> bool:
     return any(".".join(parts[:i]) not in used for i in range(1, len(parts)))
 
 
+def shape_of(value: _Any) -> tuple[int, ...] | None:
+    """The propagated shape of a node's value (``ShapeProp``'s ``tensor_meta``), else ``None``."""
+    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
+    shape = getattr(meta, "shape", None)
+    return None if shape is None else tuple(int(s) for s in shape)
+
+
 def call_sites(gm: fx.GraphModule, target: str) -> int:
     """How many nodes call the submodule ``target`` (more than one: shared weights)."""
     return sum(1 for n in gm.graph.nodes if n.op == "call_module" and n.target == target)
@@ -629,5 +636,5 @@ def inplace_conflict(node: fx.Node, x: _Any, inplace: bool) -> str | None:
 __all__ = [
     "Alt", "Any", "Fn", "Input", "Match", "Method", "Mod", "Opt", "Pat", "Rule", "RuleSet", "Var", "apply_rules", "arg",
     "call_sites", "match", "matches", "module_of", "prune_submodules", "record_provenance",
-    "replace_with_function", "unique_name",
+    "replace_with_function", "shape_of", "unique_name",
 ]

@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Method, Mod, Rule, arg, module_of, replace_with_function
+from fxaccel.rules import Alt, Any, Fn, Method, Mod, Rule, arg, module_of, replace_with_function, shape_of
 
 
-def _rank(node) -> int | None:
-    meta = node.meta.get("tensor_meta") if hasattr(node, "meta") else None
-    return len(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+def _rank(value) -> int | None:
+    shape = shape_of(value)
+    return None if shape is None else len(shape)
 
 
 def _is_one(size) -> bool:

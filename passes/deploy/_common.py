@@ -1,8 +1,8 @@
-"""Helpers shared by the deploy passes: node shapes, module swaps, the ReLU pattern, op counts."""
+"""Helpers shared by the deploy passes: module swaps, op counts, stand-in inputs."""
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,12 +17,6 @@ DROPOUT_FNS = (F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout
                F.feature_alpha_dropout, torch.dropout)
 
 
-
-def shape_of(value: Any) -> tuple[int, ...] | None:
-    """The propagated shape of a node's value (from ``ShapeProp``), else ``None``."""
-    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
-    shape = getattr(meta, "shape", None)
-    return None if shape is None else tuple(int(s) for s in shape)
 
 
 def install(gm: fx.GraphModule, module: nn.Module, hint: str) -> str:

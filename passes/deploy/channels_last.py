@@ -10,8 +10,9 @@ import torch
 from torch import fx, nn
 
 from fxaccel.pipeline import When, register_pass
+from fxaccel.rules import shape_of
 
-from ._common import shape_of, wrap_input
+from ._common import wrap_input
 
 
 class ToChannelsLast3d(nn.Module):

@@ -22,9 +22,9 @@ from fxaccel.blocks.layout import TimeFolded
 from fxaccel.blocks.pool import GlobalAvgPool3d
 from fxaccel.errors import DeployError
 from fxaccel.pipeline import When, register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, shape_of
 
-from ._common import shape_of, swap_module_call
+from ._common import swap_module_call
 from fxaccel.forms.folded_ops import FoldedPool3d
 
 _ADAPTIVE_MODULES = {nn.AdaptiveAvgPool1d: ("avg", 1), nn.AdaptiveAvgPool2d: ("avg", 2),

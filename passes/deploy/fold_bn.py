@@ -14,9 +14,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Any, Match, Mod, Rule, module_of
+from fxaccel.rules import Any, Match, Mod, Rule, module_of, shape_of
 
-from ._common import shape_of, swap_module_call
+from ._common import swap_module_call
 
 _PAIRS = {nn.Conv1d: nn.BatchNorm1d, nn.Conv2d: nn.BatchNorm2d, nn.Conv3d: nn.BatchNorm3d,
           nn.Linear: nn.BatchNorm1d}

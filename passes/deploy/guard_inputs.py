@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fxaccel.forms.folded_ops import ShapeGuard
 from fxaccel.pipeline import When, register_pass
-from fxaccel.rules import Input, Match, Rule
+from fxaccel.rules import Input, Match, Rule, shape_of
 
-from ._common import shape_of, wrap_input
+from ._common import wrap_input
 
 
 class GuardInput(Rule):

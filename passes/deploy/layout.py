@@ -31,8 +31,9 @@ from fxaccel.blocks.layout import FoldTime, TimeFolded, UnfoldTime
 from fxaccel.dce import eliminate_dead_code, mutates
 from fxaccel.pipeline import When, register_pass
 
-from ._common import BINARY_FNS, install, shape_of
+from ._common import BINARY_FNS, install
 from fxaccel.forms.folded_ops import FoldedInput, RepeatFrames
+from fxaccel.rules import shape_of
 
 _UNARY_FNS = {torch.relu, F.relu, torch.sigmoid, F.sigmoid, F.silu, F.hardswish, F.hardsigmoid, F.gelu,
               torch.tanh, F.tanh, F.relu6, F.leaky_relu, F.elu, F.mish, F.softplus, torch.neg, torch.abs}

@@ -24,9 +24,9 @@ from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import builtin_choice, signature
 from fxaccel.errors import DeployError
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Any, Match, Mod, Rule, call_sites
+from fxaccel.rules import Any, Match, Mod, Rule, call_sites, shape_of
 
-from ._common import count_aten_ops, example_for, install, shape_of
+from ._common import count_aten_ops, example_for, install
 
 
 def _candidates(block: Conv3dBnAct, shape, target, forms, channels_last: bool):

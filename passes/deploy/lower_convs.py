@@ -21,9 +21,9 @@ from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.errors import DeployError
 from fxaccel.patterns import relu_of
 from fxaccel.pipeline import When, register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, arg
+from fxaccel.rules import Alt, Any, Fn, Match, Mod, Rule, arg, shape_of
 
-from ._common import shape_of, swap_module_call
+from ._common import swap_module_call
 from .lower_blocks import deploy_block
 
 

@@ -16,9 +16,9 @@ import torch
 from torch import fx, nn
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg, shape_of
 
-from ._common import shape_of, swap_module_call
+from ._common import swap_module_call
 from fxaccel.forms.folded_ops import FoldedInput, FoldedMean
 
 

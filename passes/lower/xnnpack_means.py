@@ -20,9 +20,9 @@ import torch
 from torch import fx
 
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg
+from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg, shape_of
 
-from ._common import EXECUTORCH, shape_of
+from ._common import EXECUTORCH
 
 _WRITTEN = "fxaccel_xnnpack_mean"  # meta flag of the means this rule writes
 

@@ -11,12 +11,6 @@ from fxaccel.rules import unique_name
 ACTIVATIONS = {torch.relu: "relu", F.silu: "swish", F.hardswish: "hardswish"}
 
 
-def shape_of(value) -> tuple[int, ...] | None:
-    """The propagated shape of a node's value (``ShapeProp``'s ``tensor_meta``), else ``None``."""
-    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
-    shape = getattr(meta, "shape", None)
-    return None if shape is None else tuple(int(s) for s in shape)
-
 
 def swap_in(gm: fx.GraphModule, consumed: list[fx.Node], last: fx.Node, path: str, block: nn.Module,
             args: tuple) -> fx.Node:

@@ -9,9 +9,9 @@ from torch import nn
 
 from fxaccel.blocks.pool import GlobalAvgPool3d, Linear
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Any, Fn, Mod, Rule, call_sites, unique_name
+from fxaccel.rules import Any, Fn, Mod, Rule, call_sites, shape_of, unique_name
 
-from ._common import shape_of, swap_in
+from ._common import swap_in
 
 
 class GlobalPool(Rule):

@@ -15,9 +15,9 @@ from torch import nn
 from fxaccel.blocks.act import make_activation
 from fxaccel.blocks.attention import SqueezeExcite3d
 from fxaccel.pipeline import register_pass
-from fxaccel.rules import Alt, Fn, Method, Mod, Rule, Var, call_sites, record_provenance
+from fxaccel.rules import Alt, Fn, Method, Mod, Rule, Var, call_sites, record_provenance, shape_of
 
-from ._common import ACTIVATIONS, block_path, shape_of, swap_in
+from ._common import ACTIVATIONS, block_path, swap_in
 
 _POOL = Fn(F.adaptive_avg_pool3d, Var("x"), 1, name="pool")
 
