@@ -29,14 +29,13 @@ class Miss:
     """The deepest partial match of a rule that found no match: where matching stopped and why.
 
     ``root`` is the candidate node the match started at, ``matched`` the nodes it covered before
-    stopping at ``stopped_at`` (a node name or a constant), ``depth`` how many nodes that is.
+    stopping at ``stopped_at`` (a node name or a constant); the deepest miss covers the most nodes.
     """
 
     root: str
     matched: list[str]
     stopped_at: str
     why: str
-    depth: int
 
     def __str__(self) -> str:
         return (f"closest match rooted at {self.root} covered {', '.join(self.matched)}; "

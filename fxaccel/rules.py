@@ -533,10 +533,10 @@ def apply_rules(rules: Rule | RuleSet, gm: fx.GraphModule,
 def _keep_miss(rec: PassRecord, root: fx.Node, search: _Search) -> None:
     """Keep ``search``'s deepest partial match as ``rec.miss`` when it goes deeper than the one kept."""
     covered, where, why = search.miss
-    if rec.miss is not None and rec.miss.depth >= search.depth:
+    if rec.miss is not None and len(rec.miss.matched) >= search.depth:
         return
     rec.miss = Miss(root=root.name, matched=[n.name for n in covered],
-                    stopped_at=_show(where), why=why, depth=search.depth)
+                    stopped_at=_show(where), why=why)
 
 
 # ----------------------------------------------------------------------------- graph edit helpers
