@@ -16,18 +16,29 @@ def mutates(node: fx.Node) -> bool:
     return name.startswith("__i") or name in ("iadd", "isub", "imul", "itruediv", "copy_")
 
 
+# Modules whose functions are pure unless `mutates` says otherwise (the `_` suffix convention).
+_PURE_ORIGINS = ("torch", "operator", "_operator", "builtins", "math", "fxaccel")
+
+
+def _foreign(origin: str | None) -> bool:
+    return not origin or origin.split(".")[0] not in _PURE_ORIGINS
+
+
 def is_impure(node: fx.Node) -> bool:
     """FX's purity check, plus what it misses: in-place methods (``y.mul_(2)``, whose result nobody
-    reads but whose effect everybody does), in-place functions, in-place modules, and user modules
-    fxaccel cannot see into (opaque leaves may update state)."""
+    reads but whose effect everybody does), in-place functions, in-place modules, and user code
+    fxaccel cannot see into: opaque modules and ``torch.fx.wrap``-ed functions may write into their
+    arguments (torchvision's MViT adds its shortcut in place inside a wrapped function whose result
+    nobody reads)."""
     if node.is_impure() or (node.op in ("call_method", "call_function") and mutates(node)):
         return True
+    if node.op == "call_function":
+        return _foreign(getattr(node.target, "__module__", None))
     if node.op == "call_module":
         mod = node.graph.owning_module.get_submodule(node.target)
         if getattr(mod, "inplace", False):
             return True
-        origin = type(mod).__module__
-        return not origin.startswith(("torch.", "fxaccel.")) and not isinstance(mod, fx.GraphModule)
+        return _foreign(type(mod).__module__) and not isinstance(mod, fx.GraphModule)
     return False
 
 

@@ -79,7 +79,7 @@ def deploy(
     from .choices import Tuner, default_tuner
     from .options import DeployOptions
     from .pipeline import PassContext, run_stage
-    from .transmuting import propagate_shapes
+    from .tracing import propagate_shapes
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"deploy takes an nn.Module, got {type(model).__name__}")

@@ -4,8 +4,9 @@ MODEL is one of
 
 * a zoo name (``x3d_xs``; the X3D sizes ``XS`` .. ``L`` work too), built with realistic BN;
 * a factory spec ``package.module:factory`` or ``path/to/file.py:factory``: ``factory()`` is called
-  with no arguments and must return an ``nn.Module`` (an ``nn.Module`` instance or class works
-  too); the input shape comes from ``--input-shape``;
+  and must return an ``nn.Module`` (an ``nn.Module`` instance or class works too); keyword
+  arguments go in Python call syntax, literals only: ``'torchvision.models.video:r3d_18(num_classes=10)'``
+  (quote it in the shell); the input shape comes from ``--input-shape``;
 * an artifact path (``.pte``, ``.ptl``, ``.pt``): only ``fxaccel bench`` runs those.
 
 Every problem with the argument raises :class:`SpecError`, whose message names the problem and the
@@ -16,11 +17,14 @@ fix in one line: the command line prints it and exits with status 2.
 ('zoo', (1, 3, 4, 32, 32))
 >>> parse_shape("1,3,4,160,160")
 (1, 3, 4, 160, 160)
+>>> split_call("torch.nn:Conv3d(3, 8, kernel_size=1)")
+('torch.nn:Conv3d', (3, 8), {'kernel_size': 1})
 
 Stability: experimental (used by the command line; the argument forms above are stable).
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import os
@@ -99,8 +103,29 @@ def _zoo(name: str, shape, seed: int) -> Subject:
     return Subject(name, "zoo", model, (x,))
 
 
+def split_call(spec: str) -> tuple[str, tuple, dict]:
+    """``"pkg.mod:factory(1, k=2)"`` -> ``("pkg.mod:factory", (1,), {"k": 2})``; no parentheses: no
+    arguments. Arguments must be Python literals (numbers, strings, tuples, ...): nothing is run."""
+    if not spec.endswith(")") or "(" not in spec:
+        return spec, (), {}
+    name = spec[:spec.index("(")]
+    try:
+        call = ast.parse("f" + spec[len(name):], mode="eval").body
+        if not isinstance(call, ast.Call):
+            raise ValueError("not a call")
+        args = tuple(ast.literal_eval(a) for a in call.args)
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+        if len(kwargs) != len(call.keywords):
+            raise ValueError("**kwargs")
+    except (SyntaxError, ValueError) as err:
+        raise SpecError(f"the arguments in {spec!r} must be Python literals, e.g. "
+                        f"'{name}(num_classes=10)' ({err})") from None
+    return name, args, kwargs
+
+
 def _factory(spec: str, shape, seed: int) -> Subject:
-    where, _, attr = spec.rpartition(":")
+    spec_name, args, kwargs = split_call(spec)
+    where, _, attr = spec_name.rpartition(":")
     if not where or not attr:
         raise SpecError(f"factory spec {spec!r} must look like package.module:factory or file.py:factory")
     module = _import(where, spec)
@@ -110,14 +135,15 @@ def _factory(spec: str, shape, seed: int) -> Subject:
             obj = getattr(obj, part)
         except AttributeError:
             raise SpecError(f"{where} has no attribute {attr!r} (from {spec!r})") from None
-    if isinstance(obj, nn.Module):
+    if isinstance(obj, nn.Module) and not (args or kwargs):
         model = obj
     elif callable(obj):
         try:
-            model = obj()
+            model = obj(*args, **kwargs)
         except Exception as err:
-            raise SpecError(f"calling {spec}() failed: {type(err).__name__}: {err}. The factory must "
-                            "build the model with no arguments") from err
+            call = spec if (args or kwargs) else f"{spec}()"
+            raise SpecError(f"calling {call} failed: {type(err).__name__}: {err}. The factory must "
+                            "build the model from the arguments given in the spec") from err
     else:
         raise SpecError(f"{spec} is a {type(obj).__name__}, not an nn.Module or a factory returning one")
     if not isinstance(model, nn.Module):
@@ -167,4 +193,4 @@ def _artifact(spec: str, shape, allow: bool, seed: int) -> Subject:
     return Subject(path.name, "artifact", None, (zoo.random_clips(shape, seed=seed),), path)
 
 
-__all__ = ["ARTIFACT_SUFFIXES", "SpecError", "Subject", "check_runs", "parse_shape", "resolve"]
+__all__ = ["ARTIFACT_SUFFIXES", "SpecError", "Subject", "check_runs", "parse_shape", "resolve", "split_call"]

@@ -73,8 +73,10 @@ class Target:
     quant_backends: tuple[str, ...] = ()
 
     def no_kernel_for(self, op: str, rank: int | None) -> NoKernel | None:
-        """The table entry that rules out ``op`` on a rank-``rank`` input, or ``None``."""
-        return next((e for e in self.no_kernel if e.covers(op, rank)), None)
+        """The table entry that rules out ``op`` on a rank-``rank`` input, or ``None``; where several
+        do, one without a fallback (the op cannot run at all) comes first."""
+        entries = sorted((e for e in self.no_kernel if e.covers(op, rank)), key=lambda e: e.fallback)
+        return entries[0] if entries else None
 
     def runs(self, op: str, rank: int | None) -> bool:
         return self.no_kernel_for(op, rank) is None
@@ -125,7 +127,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "mobile_cpu": Target(
         "mobile_cpu",
-        description="XNNPACK / NNAPI (ExecuTorch, TorchScript mobile): 2-D convs only, no 5-D mean or pool",
+        description="XNNPACK / NNAPI (ExecuTorch, TorchScript mobile): 2-D convs only, no 3-D pool, 4-D means",
         layers=forms.MOBILE_CPU,
         # XNNPACK: 2-D convolution only, means and pools of 4-D tensors only, no 3-D pooling at all.
         no_kernel=(NoKernel("conv", rank=5, fallback=False), NoKernel("pool", rank=5),

@@ -5,6 +5,11 @@ whole model, :func:`trace` finds the innermost submodule whose ``forward`` faile
 opaque leaf, traces the rest, and then traces that leaf's own children where they trace (so convs
 inside an untraceable block are still rewritten). Every opaque part is recorded with the error.
 
+A graph can also trace and still not run: torchvision's Swin3D passes a list literal to a wrapped
+function that mutates it, and FX froze that list into the graph. Given example inputs, the traced
+graph is run once (recording shapes on the way); a call that fails inside a traced-through submodule
+makes that submodule an opaque leaf as well, and the trace is redone.
+
 Stability: public (``trace``).
 """
 from __future__ import annotations
@@ -13,9 +18,13 @@ import copy
 import inspect
 from typing import Iterable
 
+import torch
 from torch import fx, nn
+from torch.fx.node import map_aggregate
+from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from .blocks.base import EfficientBlock
+from .inputs import bad_inputs, eval_mode
 from .report import Opaque
 
 
@@ -123,9 +132,21 @@ def trace(
     return trace_inplace(copy.deepcopy(model), leaves=leaves, opaque=opaque)
 
 
-def trace_inplace(model: nn.Module, *, leaves: Iterable[type | str] = (), opaque: list[Opaque] | None = None):
-    """:func:`trace` without the copy: the result shares ``model``'s submodules and parameters."""
+def trace_inplace(
+    model: nn.Module,
+    *,
+    leaves: Iterable[type | str] = (),
+    opaque: list[Opaque] | None = None,
+    example_inputs: tuple | None = None,
+) -> fx.GraphModule:
+    """:func:`trace` without the copy: the result shares ``model``'s submodules and parameters.
+
+    With ``example_inputs``, the result is run on them: shapes are recorded on every node (see
+    :func:`propagate_shapes`) and submodules whose traced code fails become opaque leaves.
+    """
     if isinstance(model, fx.GraphModule):
+        if example_inputs is not None:
+            propagate_shapes(model, example_inputs, what=type(model).__name__)
         return model
     leaves = tuple(leaves)
     leaf_types = tuple(x for x in leaves if isinstance(x, type))
@@ -134,4 +155,82 @@ def trace_inplace(model: nn.Module, *, leaves: Iterable[type | str] = (), opaque
     if unknown:
         raise TypeError(f"leaves must be module types or qualified names, got {unknown!r}")
     records: list[Opaque] = [] if opaque is None else opaque
-    return _trace_tree(model, leaf_types, leaf_paths, records, "")
+    gm = _trace_tree(model, leaf_types, leaf_paths, records, "")
+    if example_inputs is None:
+        return gm
+    what = type(model).__name__
+    while True:
+        try:
+            _record_shapes(gm, example_inputs)
+            return gm
+        except _NodeFailed as failed:
+            path = _traced_through(gm, failed.node)
+            if path is None:  # a leaf (or the inputs) failed: the model itself does not run on them
+                raise bad_inputs(what, example_inputs, failed.error) from failed.error
+            records.append(Opaque(path, "traced graph fails on the example inputs: " + _short(failed.error)))
+            if not path:
+                return _wrap_whole(model)
+            leaf_paths |= {r.path for r in records}
+            gm = _trace_once(model, leaf_types, leaf_paths, records, "")
+            _trace_inside(model.get_submodule(path), leaf_types, records, path + ".")
+
+
+def _traced_through(gm: fx.GraphModule, node: fx.Node) -> str | None:
+    """The innermost submodule whose traced code holds ``node`` ("" for the root's own code), or
+    None when the node is a leaf module's call (the module itself failed, not the trace)."""
+    if node.op in ("call_module", "placeholder", "get_attr", "output"):
+        return None
+    stack = list((node.meta.get("nn_module_stack") or {}).values())
+    return stack[-1][0] if stack else ""
+
+
+class _NodeFailed(Exception):
+    def __init__(self, node: fx.Node, error: BaseException):
+        super().__init__(f"{node.format_node()}: {error}")
+        self.node, self.error = node, error
+
+
+class _ShapeRecorder(fx.Interpreter):
+    """Runs a graph and records ``tensor_meta`` (as ``ShapeProp`` does), naming the failing node."""
+
+    def run_node(self, n: fx.Node):
+        try:
+            result = super().run_node(n)
+        except _NodeFailed:
+            raise
+        except Exception as err:
+            raise _NodeFailed(n, err) from err
+        tensors = []
+        meta = map_aggregate(result, lambda o: tensors.append(o) or _extract_tensor_metadata(o)
+                             if isinstance(o, torch.Tensor) else o)
+        if tensors:
+            n.meta["tensor_meta"] = meta
+        n.meta["type"] = type(result)
+        return result
+
+
+def propagate_shapes(gm: fx.GraphModule, inputs: tuple, what: str = "the model") -> None:
+    """Record ``tensor_meta`` on every node of ``gm`` and of GraphModules nested in opaque leaves.
+
+    Runs in eval mode without gradients, so BN running statistics are never updated. This is the
+    first run on the example inputs: a failure is reported with the input shapes.
+    """
+    try:
+        _record_shapes(gm, inputs)
+    except _NodeFailed as failed:
+        raise bad_inputs(what, inputs, failed.error) from failed.error
+
+
+def _record_shapes(gm: fx.GraphModule, inputs: tuple) -> None:
+    nested = [m for p, m in gm.named_modules() if p and isinstance(m, fx.GraphModule)]
+    seen: dict[int, tuple] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args)) for m in nested]
+    try:
+        with torch.no_grad(), eval_mode(gm):
+            _ShapeRecorder(gm).run(*(t.clone() for t in inputs))
+            for m in nested:
+                if id(m) in seen:
+                    _ShapeRecorder(m).run(*seen[id(m)])
+    finally:
+        for h in hooks:
+            h.remove()

@@ -7,39 +7,15 @@ from typing import Any, Iterable
 
 import torch
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from .coverage import conv3d_macs, share_inside
-from .inputs import as_input_tuple, bad_inputs, eval_mode, run, verify_outputs
+from .inputs import as_input_tuple, run, verify_outputs
 from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark
 from .report import Report, attach
 from .rules import prune_submodules
 from .targets import get_target
 from .tracing import trace_inplace
-
-
-def propagate_shapes(gm: fx.GraphModule, inputs: tuple, what: str = "the model") -> None:
-    """Record ``tensor_meta`` on every node of ``gm`` and of GraphModules nested in opaque leaves.
-
-    Runs in eval mode without gradients, so BN running statistics are never updated. This is the
-    first run on the example inputs: a failure is reported with the input shapes.
-    """
-    nested = [m for p, m in gm.named_modules() if p and isinstance(m, fx.GraphModule)]
-    seen: dict[int, tuple] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args: seen.setdefault(id(mod), args)) for m in nested]
-    try:
-        with torch.no_grad(), eval_mode(gm):
-            try:
-                ShapeProp(gm).propagate(*(t.clone() for t in inputs))
-            except Exception as err:
-                raise bad_inputs(what, inputs, err) from err
-            for m in nested:
-                if id(m) in seen:
-                    ShapeProp(m).propagate(*seen[id(m)])
-    finally:
-        for h in hooks:
-            h.remove()
 
 
 def _tensor_names(model: nn.Module) -> dict[int, str]:
@@ -80,9 +56,7 @@ def transmute(
     work = copy.deepcopy(model)
     before = _tensor_names(work)
     report = Report("transmute", prof.name)
-    gm = trace_inplace(work, leaves=leaves, opaque=report.opaque)
-    if inputs is not None:
-        propagate_shapes(gm, inputs, what=type(model).__name__)
+    gm = trace_inplace(work, leaves=leaves, opaque=report.opaque, example_inputs=inputs)
     ctx = PassContext("transmute", prof, inputs, report)
     gm = run_stage("canonicalize", gm, ctx, skip=skip)
     gm = run_stage("transmute", gm, ctx, skip=skip)

@@ -42,6 +42,7 @@ _BINARY_METHODS = {"add", "mul", "sub", "div"}
 _UNARY_MODULES = (nn.ReLU, nn.SiLU, nn.Sigmoid, nn.Hardswish, nn.Hardsigmoid, nn.GELU, nn.Tanh, nn.ReLU6,
                   nn.LeakyReLU, nn.ELU, nn.Mish, nn.Softplus, nn.Identity)
 _ELEMENTWISE_FNS = _UNARY_FNS | set(BINARY_FNS)
+_SHOWN = 8  # ops named in the summary note (a transformer has hundreds)
 
 
 def _module(gm, node):
@@ -102,6 +103,7 @@ class _Layout:
     def __init__(self, gm: fx.GraphModule, ctx):
         self.gm, self.ctx = gm, ctx
         self.folded: dict[fx.Node, tuple[fx.Node, int]] = {}  # 5-D value -> (its folded value, T)
+        self.unfolded: list[str] = []  # ops that read an unfolded value, for one summary note
 
     def run(self) -> None:
         for node in list(self.gm.graph.nodes):
@@ -116,6 +118,11 @@ class _Layout:
                 self._elementwise(node)
             else:
                 self._note_unfolded(node)
+        if self.unfolded:
+            shown = ", ".join(self.unfolded[:_SHOWN]) + (f", ... ({len(self.unfolded) - _SHOWN} more)"
+                                                        if len(self.unfolded) > _SHOWN else "")
+            self.ctx.record.note(f"{len(self.unfolded)} op(s) are not folded-layout ops and read the "
+                                 f"unfolded 5-D value: {shown}")
 
     # -- helpers
     def _tensor_args(self, node):
@@ -188,8 +195,8 @@ class _Layout:
             return
         ts = [self.folded[a][1] for a in self._tensor_args(node) if a in self.folded]
         if any(t > 1 for t in ts):  # after the head's time pool (T = 1) unfolding is a mere reshape
-            self.ctx.record.note(f"{node.name} ({node.target if node.op != 'call_function' else node.target.__name__}) "
-                                 "is not a folded-layout op: it reads the unfolded 5-D value")
+            what = node.target if node.op != "call_function" else getattr(node.target, "__name__", node.target)
+            self.unfolded.append(f"{node.name} ({what})")
 
 
 def layout(gm: fx.GraphModule, ctx) -> None:

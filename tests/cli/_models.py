@@ -21,6 +21,15 @@ def tiny() -> nn.Module:
     return zoo.realistic_bn(model, [zoo.random_clips((2, 3, 4, 16, 16), seed=1)])
 
 
+def tiny_with(width: int = 8, classes: int = 5) -> nn.Module:
+    """A factory with keyword arguments (``_models.py:tiny_with(width=6)`` on the command line)."""
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv3d(3, width, (1, 3, 3), padding=(0, 1, 1), bias=False), nn.BatchNorm3d(width), nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(width, classes),
+    ).eval()
+
+
 def undeployable() -> nn.Module:
     """A 3-D max pool with ceil_mode=True: no 2-D form, so mobile_cpu deploy refuses it."""
     return nn.Sequential(nn.Conv3d(3, 4, 1), nn.MaxPool3d(3, stride=2, ceil_mode=True)).eval()

@@ -119,6 +119,26 @@ def test_transmute_skip_is_passed_on(capsys):
     assert "Conv3dBnAct" not in data["blocks"]
 
 
+def test_factory_spec_takes_literal_arguments(capsys):
+    data = run_json(capsys, "transmute", f"{HERE / '_models.py'}:tiny_with(width=6, classes=3)", "--input-shape", SHAPE)
+    assert data["report"]["coverage"] == 1.0
+    data = run_json(capsys, "deploy", f"{HERE / '_models.py'}:tiny_with(6, classes=3)", "--input-shape", SHAPE,
+                    "--target", "x86")
+    assert data["report"]["stage"] == "deploy"
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("tiny_with(width=os.getcwd())", ["must be Python literals", "(num_classes=10)"]),
+    ("tiny_with(**opts)", ["must be Python literals"]),
+    ("tiny_with(depth=2)", ["calling", "tiny_with(depth=2) failed", "unexpected keyword argument 'depth'"]),
+])
+def test_bad_factory_arguments_are_clear_errors(capsys, spec, words):
+    code, _, err = run(capsys, "transmute", f"{HERE / '_models.py'}:{spec}", "--input-shape", SHAPE)
+    assert code == 2
+    for word in words:
+        assert word in err
+
+
 @pytest.mark.parametrize("target", ["mobile_cpu", "x86"])
 def test_deploy_json(capsys, target):
     data = run_json(capsys, "deploy", TINY, "--input-shape", SHAPE, "--target", target)

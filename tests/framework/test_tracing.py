@@ -71,3 +71,81 @@ def test_bad_inputs_are_clear_errors():
         fxaccel.transmute(lambda x: x, torch.randn(1))
     with pytest.raises(ValueError, match="unknown target 'gpu'.*mobile_cpu"):
         fxaccel.transmute(model, torch.randn(1, 3, 2, 4, 4), target="gpu")
+
+
+# ------------------------------------------------------------------ traced graphs that do not run
+
+
+@fx.wrap
+def _pad_to(sizes, x):
+    """Mutates its list argument, as torchvision's Swin3D does: FX freezes the list into the node's
+    arguments as an ``immutable_list``, so running the graph node by node fails although the eager
+    model runs."""
+    sizes[0] = max(sizes[0], x.shape[2])
+    return x[:, :, : sizes[0]]
+
+
+@fx.wrap
+def _add_into(out, x):
+    """Adds in place and returns nothing anyone reads, as torchvision's MViT's ``_add_shortcut``."""
+    out.add_(x)
+    return out
+
+
+class ListMutator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv3d(4, 4, 1), nn.BatchNorm3d(4), nn.ReLU())
+
+    def forward(self, x):
+        return _pad_to([1], self.conv(x))
+
+
+class Swinish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv3d(3, 4, 1, bias=False), nn.BatchNorm3d(4), nn.ReLU())
+        self.attn = ListMutator()
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.attn(self.stem(x)).mean((2, 3, 4)))
+
+
+def test_traced_graph_that_fails_on_the_inputs_makes_its_submodule_opaque():
+    model, x = Swinish().eval(), torch.randn(2, 3, 3, 4, 4)
+    with pytest.raises(TypeError, match="immutable_list"):
+        fx.Interpreter(fx.symbolic_trace(model)).run(x)  # FX traces it, but the graph cannot run
+    gm = fxaccel.transmute(model, x)
+    report = fxaccel.report_of(gm)
+    assert [o.path for o in report.opaque] == ["attn"]
+    assert "traced graph fails on the example inputs" in report.opaque[0].error
+    assert "immutable_list" in report.opaque[0].error
+    assert isinstance(gm.attn.conv, fx.GraphModule)  # the opaque block's children are still traced
+    assert report.record("conv_bn_act").rewritten >= 2  # the stem and the opaque block's conv
+    assert_equivalent(gm, model, x, rtol=1e-5)
+
+
+def test_root_whose_traced_graph_fails_is_wrapped_whole():
+    model, x = ListMutator().eval(), torch.randn(1, 4, 3, 4, 4)
+    gm = fxaccel.transmute(model, x)
+    assert [o.path for o in fxaccel.report_of(gm).opaque][:1] == [""]
+    assert_equivalent(gm, model, x, rtol=1e-5)
+
+
+class InPlaceShortcut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Sequential(nn.Conv3d(4, 4, 1, bias=False), nn.BatchNorm3d(4))
+
+    def forward(self, x):
+        y = self.proj(x)
+        _add_into(y, x)                              # result unused: only the mutation matters
+        return y
+
+
+def test_dead_code_elimination_keeps_a_wrapped_function_that_writes_into_its_argument():
+    model, x = InPlaceShortcut().eval(), torch.randn(2, 4, 2, 3, 3)
+    gm = fxaccel.transmute(model, x)                 # a rewrite fires, so DCE runs
+    assert any(n.target is _add_into for n in gm.graph.nodes)
+    assert_equivalent(gm, model, x, rtol=1e-5)

@@ -54,3 +54,24 @@ def test_two_users_bn_runs_folded_on_mobile():
     # on mobile the leftover BatchNorm3d runs per frame as a BatchNorm2d in the folded layout
     assert any(type(m) is torch.nn.BatchNorm2d for m in fast.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in fast.modules())
+
+
+class _SumGatedRoot(torch.nn.Module):
+    """An untraceable *root* whose only 5-D op outside the convs is a full reduction (``x.sum()``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Conv3d(3, 4, (3, 1, 1), padding=(1, 0, 0)), torch.nn.ReLU())
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.body(x)
+        return self.body(-x)
+
+
+def test_full_reduction_on_5d_is_a_note_not_a_refusal_on_mobile():
+    model, x = _SumGatedRoot().eval(), torch.rand(1, 3, 4, 6, 6)
+    fast = deploy(model, x, target="mobile_cpu", op_counts=False)
+    assert rel_err(fast, model, x) < RTOL and rel_err(fast, model, -x) < RTOL
+    notes = [n for p in fxaccel.report_of(fast).passes if p.name == "check_target" for n in p.notes]
+    assert any("sum(5-D)" in n and "portable kernels" in n for n in notes), notes
