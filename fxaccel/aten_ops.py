@@ -13,7 +13,7 @@ op-legality table (:class:`fxaccel.targets.NoKernel`) and ExecuTorch's delegatio
 (:mod:`fxaccel.lowering.executorch`) both speak in these kinds, so the two cannot drift apart.
 
 Stability: public (``AtenOpRecorder``, ``record_aten_ops``, ``KINDS``, ``COMPUTE_KINDS``,
-``OP_KINDS``, ``op_kind``, ``base_name``).
+``OP_KINDS``, ``op_kind``, ``base_name``, ``macs``).
 """
 from __future__ import annotations
 
@@ -78,6 +78,49 @@ def op_kind(op: str) -> str:
     if op.startswith("quantized_decomposed.") or base.startswith(("quantize_", "dequantize_")):
         return "quant"
     return _KIND.get(base, "other")
+
+
+def macs(op: str, args: tuple, out: Any) -> int:
+    """Multiply-accumulates of one conv / linear / matmul op from its arguments and output
+    (tensors, or anything with ``.shape``: FakeTensors of an exported graph's ``meta["val"]``);
+    0 for every other op. What "share of the work" means in a report: elementwise ops, pools and
+    data movement are cheap next to these in a video CNN or transformer.
+
+    >>> import torch
+    >>> x, w = torch.empty(1, 4, 8, 8), torch.empty(6, 2, 3, 3)   # groups=2: 2 input channels per output
+    >>> macs("aten.convolution.default", (x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 2), torch.empty(1, 6, 8, 8))
+    6912
+    >>> macs("aten.mm.default", (torch.empty(5, 3), torch.empty(3, 7)), torch.empty(5, 7))
+    105
+    """
+    base = base_name(op)
+    shape = getattr(out, "shape", None)
+    if shape is None or base not in OP_KINDS["conv"] | OP_KINDS["linear"]:
+        return 0
+    numel = 1
+    for s in shape:
+        numel *= int(s)
+    tensors = [a for a in args if hasattr(a, "shape")]
+    if base in OP_KINDS["conv"]:
+        if len(tensors) < 2:
+            return 0
+        x, w = tensors[0], tensors[1]
+        per = 1
+        for s in w.shape[1:]:
+            per *= int(s)
+        transposed = len(args) > 6 and args[6] is True or base.startswith("conv_transpose")
+        if transposed:  # weight (C_in, C_out/groups, k...): every input value meets C_out/groups * k outputs
+            n = 1
+            for s in x.shape:
+                n *= int(s)
+            return n * per
+        return numel * per
+    if base == "linear" and len(tensors) >= 2:
+        return numel * int(tensors[1].shape[-1])
+    inner = {"addmm": 1, "baddbmm": 1}.get(base, 0)  # the left operand after the added bias
+    if len(tensors) <= inner:
+        return 0
+    return numel * int(tensors[inner].shape[-1])
 
 
 class AtenOpRecorder(TorchDispatchMode):

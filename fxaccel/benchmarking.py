@@ -153,9 +153,16 @@ class FormBuilder:
         return export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.ptl")
 
     def _pte(self):
-        from .exporting import export
+        """What :func:`fxaccel.export` writes (lower stage, writer, load-back check), keeping the
+        delegation report for the row's note."""
+        from .exporting import lower
+        from .lowering.executorch import to_pte
 
-        return export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.pte")
+        path = self.workdir / f"{self.stem}.pte"
+        art = to_pte(lower(self.get("mobile"), self.inputs, "executorch"), self.inputs, path)
+        if art.report.mac_share is not None:
+            self.notes["pte"] = f"{art.report.mac_share:.1%} of MACs in XNNPACK delegates"
+        return path
 
     def _pte_int8(self):
         from . import zoo

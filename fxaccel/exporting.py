@@ -60,8 +60,10 @@ def _is_int8(model: nn.Module) -> bool:
     return made_by is not None and made_by.stage == "quantize"
 
 
-def _lower_passes(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
-    """Run the ``lower`` stage (per-format graph fixes) on a copy of an fp32 deploy-form graph."""
+def lower(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
+    """Run the ``lower`` stage (per-format graph fixes for ``fmt``) on a copy of an fp32 deploy-form
+    graph; other models come back as they are. What :func:`export` writes: call it yourself to pass
+    the result to a writer that returns more than a path (``to_pte``'s delegation report)."""
     if not isinstance(model, fx.GraphModule) or _is_int8(model):
         return model
     previous, made_by = report_or_none(model), provenance_of(model)
@@ -107,7 +109,7 @@ def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: s
     if int8 and fmt != "nnapi":  # NNAPI artifacts cannot run here: conversion is the check
         options.setdefault("sqnr_floor", int8_sqnr_floor(model))
     path.parent.mkdir(parents=True, exist_ok=True)
-    lowered = _lower_passes(model, inputs, fmt)
+    lowered = lower(model, inputs, fmt)
     if fmt == "executorch":
         from .lowering.executorch import to_pte
 

@@ -5,6 +5,10 @@ whole model, :func:`trace` finds the innermost submodule whose ``forward`` faile
 opaque leaf, traces the rest, and then traces that leaf's own children where they trace (so convs
 inside an untraceable block are still rewritten). Every opaque part is recorded with the error.
 
+A module whose own ``forward`` reads ``self.training`` (torchvision's ``StochasticDepth``) is kept
+as an opaque leaf too: a trace would freeze the mode it was traced in, and a transmuted model must
+still train like the original.
+
 A graph can also trace and still not run: torchvision's Swin3D passes a list literal to a wrapped
 function that mutates it, and FX froze that list into the graph. Given example inputs, the traced
 graph is run once (recording shapes on the way); a call that fails inside a traced-through submodule
@@ -48,6 +52,8 @@ class _LeafTracer(fx.Tracer):
         path = self.path_of_module(m)
         self._stack.append(path)
         try:
+            if _reads_training(m) and not self.is_leaf_module(m, path):
+                raise _ModeDependent(_MODE_DEPENDENT.format(type(m).__name__))
             return super().call_module(m, forward, args, kwargs)
         except Exception:
             if self.failed_path is None:
@@ -55,6 +61,22 @@ class _LeafTracer(fx.Tracer):
             raise
         finally:
             self._stack.pop()
+
+
+class _ModeDependent(Exception):
+    pass
+
+
+_MODE_DEPENDENT = ("{}.forward reads self.training: a trace would fix it in the mode it was traced in, "
+                   "so it runs as written")
+
+
+def _reads_training(m: nn.Module) -> bool:
+    """Whether ``m``'s own forward reads ``training`` (torchvision's ``StochasticDepth``, a
+    ``training=self.training`` argument): tracing would bake one mode in, and the result must
+    train like the original."""
+    code = getattr(type(m).forward, "__code__", None)
+    return code is not None and "training" in code.co_names
 
 
 def _wrap_whole(root: nn.Module) -> fx.GraphModule:
@@ -69,12 +91,17 @@ def _wrap_whole(root: nn.Module) -> fx.GraphModule:
 
 
 def _short(err: BaseException) -> str:
+    if isinstance(err, _ModeDependent):
+        return str(err)
     text = f"{type(err).__name__}: {err}".strip().splitlines()
     return text[0][:300] if text else type(err).__name__
 
 
 def _trace_once(root: nn.Module, leaf_types: tuple, leaf_paths: set[str], opaque: list[Opaque], prefix: str):
     """Trace ``root``, turning failing submodules into leaves until it traces."""
+    if _reads_training(root) and not isinstance(root, (fx.GraphModule, EfficientBlock)):
+        opaque.append(Opaque(prefix.rstrip("."), _MODE_DEPENDENT.format(type(root).__name__)))
+        return _wrap_whole(root)
     while True:
         tracer = _LeafTracer(leaf_types, leaf_paths)
         try:

@@ -67,10 +67,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, op_kind
+from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, macs, op_kind
 from ..inputs import eval_mode
 from ..targets import TARGETS
 from ..numerics import assert_equivalent, relative_error, sqnr_db
+from . import xnnpack_rank
 from ..errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,9 @@ class DelegationReport:
     ``inside``/``outside``: kind -> op count. ``inside`` is empty when the delegates' original
     programs are not reachable (then only ``delegates``, the number of delegate calls, is known).
     ``outside_ops`` lists every outside op with its input shape and, when XNNPACK's partitioner
-    said why, the reason.
+    said why, the reason. ``inside_macs``/``outside_macs``: multiply-accumulates of the conv,
+    linear and matmul ops on each side (:func:`fxaccel.aten_ops.macs`), so ``mac_share`` says how
+    much of the arithmetic the fast kernels run, which op counts do not.
     """
 
     delegates: int
@@ -132,6 +135,15 @@ class DelegationReport:
     outside: dict[str, int] = field(default_factory=dict)
     inside_ops: dict[str, int] = field(default_factory=dict)
     outside_ops: list[OutsideOp] = field(default_factory=list)
+    inside_macs: int = 0
+    outside_macs: int = 0
+
+    @property
+    def mac_share(self) -> float | None:
+        """Share of conv/linear/matmul MACs inside XNNPACK delegates; ``None`` when there are none
+        (or the delegates' programs are not reachable)."""
+        total = self.inside_macs + self.outside_macs
+        return None if total == 0 or (self.delegates and not self.inside) else self.inside_macs / total
 
     @property
     def compute_outside(self) -> list[OutsideOp]:
@@ -140,6 +152,7 @@ class DelegationReport:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["mac_share"] = self.mac_share
         d["outside_ops"] = [dict(asdict(o), input_shape=list(o.input_shape) if o.input_shape else None)
                             for o in self.outside_ops]
         return d
@@ -148,6 +161,8 @@ class DelegationReport:
         lines = [f"{self.delegates} XNNPACK delegate call(s)"]
         lines.append("inside:  " + (", ".join(f"{k}={v}" for k, v in self.inside.items()) or "-"))
         lines.append("outside: " + (", ".join(f"{k}={v}" for k, v in self.outside.items()) or "-"))
+        if self.mac_share is not None:
+            lines.append(f"MACs inside delegates: {self.mac_share:.1%} of {self.inside_macs + self.outside_macs:,}")
         lines += [f"  {o}" for o in self.outside_ops]
         return "\n".join(lines)
 
@@ -167,6 +182,11 @@ def _input_shape(node: torch.fx.Node) -> tuple[int, ...] | None:
     return None
 
 
+def _macs(node: torch.fx.Node) -> int:
+    val = lambda a: a.meta.get("val") if isinstance(a, torch.fx.Node) else a  # noqa: E731
+    return macs(_op_name(node), tuple(val(a) for a in node.args), node.meta.get("val"))
+
+
 def _by_kind(ops: Counter) -> dict[str, int]:
     kinds: Counter = Counter()
     for op, n in ops.items():
@@ -180,6 +200,7 @@ def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None 
     outside: Counter = Counter()
     outside_ops: list[OutsideOp] = []
     delegates = 0
+    inside_macs = outside_macs = 0
     reachable = True
     for node in gm.graph.nodes:
         if node.op != "call_function":
@@ -195,10 +216,12 @@ def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None 
             for inner in original.graph_module.graph.nodes:
                 if inner.op == "call_function" and base_name(_op_name(inner)) not in _IGNORED:
                     inside[_op_name(inner)] += 1
+                    inside_macs += _macs(inner)
             continue
         if base_name(name) in _IGNORED:
             continue
         outside[name] += 1
+        outside_macs += _macs(node)
         outside_ops.append(OutsideOp(node.name, name, op_kind(name), _input_shape(node), reasons.get(node.name)))
     return DelegationReport(
         delegates=delegates,
@@ -206,6 +229,8 @@ def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None 
         outside=_by_kind(outside),
         inside_ops=dict(sorted(inside.items())) if reachable else {},
         outside_ops=outside_ops,
+        inside_macs=inside_macs,
+        outside_macs=outside_macs,
     )
 
 
@@ -339,6 +364,23 @@ def _refuse_unrunnable(report: DelegationReport) -> None:
         )
 
 
+def _refuse_high_rank(gm: torch.fx.GraphModule) -> None:
+    """XNNPACK cannot load a delegate holding a tensor of more than 6 dims: say which, at export."""
+    bad = []
+    for node in gm.graph.nodes:
+        lowered = getattr(gm, node.args[0].target, None) if (
+            node.op == "call_function" and _op_name(node) == "executorch_call_delegate") else None
+        original = getattr(lowered, "original_module", None)
+        if original is not None:
+            bad += xnnpack_rank.high_rank_tensors(original.graph_module)
+    if bad:
+        listed = "\n  ".join(bad[:10]) + (f"\n  ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        raise UnsupportedOps(
+            f"XNNPACK tensors have at most {xnnpack_rank.MAX_DIMS} dims, and {len(bad)} delegated op(s) make "
+            f"more:\n  {listed}\nFix: reshape to at most {xnnpack_rank.MAX_DIMS} dims (merge neighbouring dims "
+            "that move together)", [b.split(": ")[1].split(" ->")[0] for b in bad])
+
+
 def _rank(o: OutsideOp) -> int | None:
     return None if o.input_shape is None else len(o.input_shape)
 
@@ -406,9 +448,10 @@ def to_pte(
             "sqnr_floor=<dB> (e.g. 25.0 against the fp32 model) or verify=False"
         )
     with _why_not_partitioned() as reasons:
-        edge = lower(exported, partitioner=[XnnpackPartitioner()])
+        edge = lower(exported, transform_passes=xnnpack_rank.TRANSFORM_PASSES, partitioner=[XnnpackPartitioner()])
     report = _report_from_graph(edge.exported_program().graph_module, reasons)
     _refuse_unrunnable(report)
+    _refuse_high_rank(edge.exported_program().graph_module)
     buffer = edge.to_executorch().buffer
     out_path = None
     if path is not None:

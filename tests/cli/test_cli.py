@@ -392,6 +392,21 @@ def test_bench_tool_smoke_writes_the_page_and_the_plot(tmp_path, monkeypatch):
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in png[-12:]
 
 
+def test_bench_tool_section_replaces_only_its_part_of_the_page(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE.parents[1] / "tools"))
+    tool = _tool("bench")
+    (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\nkept by hand\n")
+    argv = ["--smoke", "--out", str(tmp_path), "--forms", "vanilla", "--input-shape", "1,3,4,32,32",
+            "--threads", "1", "--section", "small"]
+    assert tool.main(argv) == 0
+    assert tool.main(argv) == 0                      # a second run replaces the section, never appends it
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert page.startswith("# Benchmarks\n\nkept by hand\n")
+    assert page.count("<!-- section small -->") == 1 and page.count("<!-- end section small -->") == 1
+    assert page.count("| x3d_xs | vanilla |") == 1 and "--section small" in page
+    assert not (tmp_path / "benchmarks.png").exists()
+
+
 # ------------------------------------------------------------------ tools/int8_noise_budget.py
 
 

@@ -149,3 +149,38 @@ def test_dead_code_elimination_keeps_a_wrapped_function_that_writes_into_its_arg
     gm = fxaccel.transmute(model, x)                 # a rewrite fires, so DCE runs
     assert any(n.target is _add_into for n in gm.graph.nodes)
     assert_equivalent(gm, model, x, rtol=1e-5)
+
+
+class RandomDrop(nn.Module):
+    """A train-only op spelled by hand (as torchvision's StochasticDepth): a trace in eval mode
+    would drop it for good."""
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * (torch.rand(x.shape[0], 1, 1, 1, 1) > 0.5)
+
+
+class WithDrop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv3d(3, 4, 1, bias=False), nn.BatchNorm3d(4), nn.ReLU())
+        self.drop = RandomDrop()
+
+    def forward(self, x):
+        return self.drop(self.conv(x))
+
+
+@pytest.mark.parametrize("make", [WithDrop, lambda: nn.Sequential(WithDrop())])
+def test_module_reading_self_training_stays_a_leaf_and_trains_like_the_original(make):
+    model, x = make().eval(), torch.randn(4, 3, 2, 3, 3)
+    gm = fxaccel.transmute(model, x)
+    report = fxaccel.report_of(gm)
+    assert any("reads self.training" in o.error for o in report.opaque)
+    assert report.record("conv_bn_act").rewritten == 1      # its convs are still rewritten
+    model.train(), gm.train()
+    torch.manual_seed(0)
+    want = model(x)
+    torch.manual_seed(0)
+    assert torch.allclose(gm(x), want, rtol=1e-5, atol=1e-6)
+    assert (want == 0).all(dim=(1, 2, 3, 4)).any()           # the drop really ran in train mode

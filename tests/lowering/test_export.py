@@ -116,7 +116,7 @@ def test_without_lower_passes_a_vanilla_spelt_head_mean_stays_outside(tmp_path):
     gm = torch.fx.symbolic_trace(model)
     plain = to_pte(gm, (x,))
     assert {o.kind for o in plain.report.compute_outside} == {"pool"}
-    fixed = to_pte(exporting._lower_passes(gm, (x,), "executorch"), (x,), reference=model)
+    fixed = to_pte(exporting.lower(gm, (x,), "executorch"), (x,), reference=model)
     assert fixed.report.outside_ops == [], str(fixed.report)
     path = fxaccel.export(gm, x, tmp_path / "head.pte")
     assert path.exists()
@@ -131,7 +131,7 @@ def test_x3d_xs_pte_fp32_full_size(tmp_path):
     model = fxaccel.zoo.x3d("XS")
     x = x3d_example_input("XS")
     deployed = fxaccel.deploy(model, x, target="mobile_cpu")
-    lowered = exporting._lower_passes(deployed, (x,), "executorch")
+    lowered = exporting.lower(deployed, (x,), "executorch")
     art = to_pte(lowered, (x,), tmp_path / "x3d_xs.pte", reference=model)
     assert art.check["value"] < RTOL
     assert_all_compute_delegated(art.report)

@@ -5,7 +5,7 @@ import torch
 from torch import fx, nn
 
 import fxaccel
-from fxaccel.exporting import _lower_passes
+from fxaccel.exporting import lower
 from fxaccel.testing import randomize_bn
 
 
@@ -21,7 +21,7 @@ def test_deploy_form_is_flattened_and_exact():
     x = torch.randn(2, 3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     deployed = fxaccel.deploy(_model(), x, target="mobile_cpu")
     assert any(n.op == "call_module" for n in deployed.graph.nodes)
-    low = _lower_passes(deployed, (x,), "executorch")
+    low = lower(deployed, (x,), "executorch")
     assert not any(n.op == "call_module" for n in low.graph.nodes)
     with torch.no_grad():
         assert torch.equal(low(x), deployed(x))
@@ -32,7 +32,7 @@ def test_deploy_form_is_flattened_and_exact():
 def test_torchscript_formats_keep_the_modules():
     x = torch.randn(1, 3, 3, 8, 8)
     deployed = fxaccel.deploy(_model(), x, target="mobile_cpu")
-    low = _lower_passes(deployed, (x,), "torchscript_lite")
+    low = lower(deployed, (x,), "torchscript_lite")
     assert [n.target for n in low.graph.nodes if n.op == "call_module"] == \
         [n.target for n in deployed.graph.nodes if n.op == "call_module"]
 
@@ -57,7 +57,7 @@ def test_untraceable_module_is_kept_with_the_reason():
     net = Net()
     gm = fx.GraphModule(net, Leaves().trace(net))
     x = torch.randn(3)
-    low = _lower_passes(gm, (x,), "executorch")
+    low = lower(gm, (x,), "executorch")
     assert any(n.op == "call_module" for n in low.graph.nodes)
     (skip,) = {p.name: p for p in fxaccel.report_of(low).passes}["inline_forms"].skipped
     assert "cannot trace through" in skip.reason

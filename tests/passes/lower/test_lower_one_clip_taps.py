@@ -17,7 +17,7 @@ import fxaccel
 from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.forms.folded import TemporalTaps
 from fxaccel.forms.one_clip import OneClipTaps, one_clip_form
-from fxaccel.exporting import _lower_passes
+from fxaccel.exporting import lower
 from fxaccel.passes.lower.one_clip_taps import one_clip_taps
 from fxaccel.pipeline import When
 from fxaccel.targets import get_target
@@ -93,7 +93,7 @@ def test_pass_swaps_taps_of_a_one_clip_export_and_keeps_the_strided_one():
     x = torch.randn(1, 3, 6, 8, 8)
     deployed = fxaccel.deploy(_net(), x, target="mobile_cpu")
     n_taps = sum(isinstance(m, TemporalTaps) for m in deployed.modules())
-    low = _lower_passes(deployed, (x,), "executorch")
+    low = lower(deployed, (x,), "executorch")
     record = _record(low)
     assert record.matched == n_taps == 3
     assert record.rewritten == 2  # the (3, 1, 1) conv with temporal stride 2 keeps its form
@@ -109,14 +109,14 @@ def test_pass_swaps_taps_of_a_one_clip_export_and_keeps_the_strided_one():
 def test_pass_leaves_other_batches_and_formats_alone(fmt, batch):
     x = torch.randn(batch, 3, 6, 8, 8)
     deployed = fxaccel.deploy(_net(), x, target="mobile_cpu")
-    low = _lower_passes(deployed, (x,), fmt)
+    low = lower(deployed, (x,), fmt)
     assert _one_clip_forms(low) == 0
     if fmt == "executorch":  # every one of the three taps is named, with its reason
         record = _record(low)
         assert record.rewritten == 0 and record.matched == len(record.skipped) == 3
         assert all("more than one clip" in s.reason for s in record.skipped)
     else:  # control: the same deployed net, exported for ExecuTorch, does get the one-clip form
-        assert _one_clip_forms(_lower_passes(deployed, (x,), "executorch")) == 2
+        assert _one_clip_forms(lower(deployed, (x,), "executorch")) == 2
 
 
 @pytest.mark.executorch

@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import fx, nn
 
-from fxaccel.exporting import _lower_passes
+from fxaccel.exporting import lower
 from fxaccel.testing import relative_error
 
 
@@ -42,7 +42,7 @@ def test_any_mean_becomes_a_4d_keepdim_mean_with_the_same_values(rank, data, kee
     dims = tuple(data.draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank, unique_by=lambda d: d % rank)))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
     gm = fx.symbolic_trace(MeanNet(dims, keepdim))
-    low = _lower_passes(gm, (x,), "executorch")
+    low = lower(gm, (x,), "executorch")
     assert relative_error(low(x), gm(x)) < 1e-5
     from torch.fx.passes.shape_prop import ShapeProp
     ShapeProp(low).propagate(x)
@@ -57,7 +57,7 @@ def test_frame_mean_of_the_head_is_rewritten_and_delegated_spelling_is_kept():
 
     x = torch.randn(6, 5, 3, 3, generator=torch.Generator().manual_seed(1))
     gm = fx.symbolic_trace(Head())
-    low = _lower_passes(gm, (x,), "executorch")
+    low = lower(gm, (x,), "executorch")
     torch.testing.assert_close(low(x), gm(x), rtol=1e-5, atol=1e-6)
     record = {p.name: p for p in __import__("fxaccel").report_of(low).passes}["xnnpack_means"]
     assert (record.matched, record.rewritten) == (2, 1)
@@ -69,7 +69,7 @@ def test_frame_mean_of_the_head_is_rewritten_and_delegated_spelling_is_kept():
 def test_other_formats_keep_their_means(fmt):
     gm = fx.symbolic_trace(MeanNet((1,), False))
     x = torch.randn(2, 3, 4)
-    low = _lower_passes(gm, (x,), fmt)
+    low = lower(gm, (x,), fmt)
     assert [n.args[1:] for n in _means(low)] == [((1,),)]
 
 
@@ -79,4 +79,4 @@ def test_int8_models_are_not_touched():
 
     gm = fx.symbolic_trace(MeanNet((1,), False))
     mark(gm, Provenance("quantize", "mobile_cpu", backend="qnnpack"))
-    assert _lower_passes(gm, (torch.randn(2, 3, 4),), "executorch") is gm
+    assert lower(gm, (torch.randn(2, 3, 4),), "executorch") is gm
