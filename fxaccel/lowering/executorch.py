@@ -438,7 +438,7 @@ def to_pte(
     >>> art.report.outside                              # doctest: +SKIP
     {}
     """
-    lower, XnnpackPartitioner = _import_executorch()
+    lower, _ = _import_executorch()  # the partitioner: xnnpack_rank.partitioner()
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     exported, own_reference = _export(model, inputs)
     quantized = _is_quantized(exported.graph_module)
@@ -447,9 +447,10 @@ def to_pte(
             "to_pte: the model is quantized, so its program cannot match to fp32 tolerance; pass "
             "sqnr_floor=<dB> (e.g. 25.0 against the fp32 model) or verify=False"
         )
+    part = xnnpack_rank.partitioner()
     with _why_not_partitioned() as reasons:
-        edge = lower(exported, transform_passes=xnnpack_rank.TRANSFORM_PASSES, partitioner=[XnnpackPartitioner()])
-    report = _report_from_graph(edge.exported_program().graph_module, reasons)
+        edge = lower(exported, transform_passes=xnnpack_rank.TRANSFORM_PASSES, partitioner=[part])
+    report = _report_from_graph(edge.exported_program().graph_module, {**reasons, **part.kept_out})
     _refuse_unrunnable(report)
     _refuse_high_rank(edge.exported_program().graph_module)
     buffer = edge.to_executorch().buffer

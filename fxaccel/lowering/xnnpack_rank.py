@@ -13,6 +13,10 @@ looking further: a ``view_copy`` to rank > 6, then a ``permute_copy``, then (thr
 clones) a ``view_copy`` back to rank <= 6, each read only by the next. The elements reach the last
 view in the same order, so its result is the same tensor.
 
+What still has more than 6 dims (MViT-v2's decomposed relative positions broadcast 7- and 8-D
+tensors) is kept out of the delegates by :func:`partitioner`: ExecuTorch's portable kernels take up
+to 16 dims, so the program loads and runs, and the report lists those ops with the reason.
+
 Stability: internal (used by :func:`fxaccel.lowering.executorch.to_pte`).
 """
 from __future__ import annotations
@@ -119,3 +123,32 @@ def high_rank_tensors(gm: fx.GraphModule) -> list[str]:
 
 
 TRANSFORM_PASSES = [_pass]
+
+TOO_MANY_DIMS = f"more than {MAX_DIMS} dims (XNNPACK's limit): the portable kernel runs it"
+
+
+def _too_many_dims(node: fx.Node) -> bool:
+    vals = [node.meta.get("val")] + [a.meta.get("val") for a in node.all_input_nodes]
+    return any(isinstance(v, torch.Tensor) and v.dim() > MAX_DIMS for v in vals)
+
+
+def partitioner():
+    """An ``XnnpackPartitioner`` that leaves out every op reading or making a tensor of more than
+    6 dims; ``.kept_out`` maps each such node's name to the reason (for the delegation report)."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    class _RankLimited(XnnpackPartitioner):
+        def __init__(self):
+            super().__init__()
+            self.kept_out: dict[str, str] = {}
+
+        def get_matched_nodes_from_configs(self, ep):
+            groups = []
+            for group in super().get_matched_nodes_from_configs(ep):
+                kept = [n for n in group if not _too_many_dims(n)]
+                self.kept_out.update((n.name, TOO_MANY_DIMS) for n in group if _too_many_dims(n))
+                if kept:
+                    groups.append(kept)
+            return groups
+
+    return _RankLimited()

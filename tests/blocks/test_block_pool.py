@@ -12,8 +12,9 @@ from fxaccel.testing import assert_equivalent, seeds
 from fxaccel.testing.ops import count_ops, ops_not_on_mobile, record_aten_ops
 
 # Original vs vanilla: a mean is a mean; only the reduction order may differ from the pooling
-# kernel, fp32 rounding of a <= 6*12*12-term average (~1e-7 relative).
-ORIGINAL_RTOL = 1e-6
+# kernel: fp32 rounding of a <= 6*12*8-term sum of values ~ 3*N(0,1) + 1, relative to a mean near 1:
+# up to ~sqrt(576) * 3 * 6e-8 ~ 4e-6 (hypothesis found 1.09e-6 against an earlier 1e-6 bound).
+ORIGINAL_RTOL = 1e-5
 # Deploy forms average in two stages (spatial, then frames): rounding only.
 DEPLOY_RTOL = 1e-5
 

@@ -60,3 +60,32 @@ def _lowered(art):
     gm = art.edge.exported_program().graph_module
     return [getattr(gm, n.args[0].target).original_module.graph_module for n in gm.graph.nodes
             if n.op == "call_function" and "call_delegate" in str(n.target)]
+
+
+class RelPosBroadcast(nn.Module):
+    """MViT-v2's relative positions: three 6-D terms broadcast into an 8-D sum (no lower-rank
+    spelling of the graph as exported), then a linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+
+    def forward(self, h, w, t):  # each (B, heads, q_t, q_h, q_w, k)
+        s = h[:, :, :, :, :, None, :, None] + w[:, :, :, :, :, None, None, :] + t[:, :, :, :, :, :, None, None]
+        b, n, qt, qh, qw, kt, kh, kw = s.shape
+        return self.proj(s.reshape(b, n, qt * qh * qw, kt * kh * kw))
+
+
+@pytest.mark.executorch
+def test_what_needs_more_than_six_dims_runs_outside_the_delegate_with_the_reason():
+    pytest.importorskip("executorch")
+    from fxaccel.lowering.executorch import to_pte
+    from fxaccel.lowering.xnnpack_rank import TOO_MANY_DIMS
+
+    g = torch.Generator().manual_seed(0)
+    x = tuple(torch.randn(1, 2, 2, 2, 2, 2, generator=g) for _ in range(3))
+    art = to_pte(RelPosBroadcast().eval(), x)
+    assert art.check["value"] <= 1e-5
+    outside = [o for o in art.report.outside_ops if o.reason == TOO_MANY_DIMS]
+    assert outside and all("add" in o.op or "unsqueeze" in o.op or "view" in o.op for o in outside), outside
+    assert art.report.mac_share == 1.0                 # the linear is still delegated

@@ -12,7 +12,7 @@ import fxaccel
 from fxaccel.deploying import deploy
 from fxaccel.testing import assert_equivalent, relative_error
 from fxaccel.testing.ops import ops_not_on_mobile, record_aten_ops
-from torchvision_video import CNNS, VIDEO_MODELS, build, clip
+from torchvision_video import CNNS, VIDEO_MODELS, build, clip, video_models
 
 # fp32 rewrites reorder sums: ~1e-6 relative to the output's largest magnitude (issue bound 1e-5).
 RTOL = 1e-5
@@ -120,3 +120,36 @@ def test_every_pte_runs_matches_and_delegates_its_macs(name):
     art = _pte(model, x)
     assert art.check["value"] <= 1e-4
     assert art.report.mac_share >= (0.95 if name in CNNS else 0.90)
+
+
+def test_command_line_runs_a_torchvision_factory_with_keyword_arguments(capsys, tmp_path):
+    """``fxaccel run 'torchvision.models.video:r3d_18(num_classes=10)'``, in process (the import
+    workaround of tests/torchvision_video.py is in place once ``video_models()`` ran)."""
+    from fxaccel import cli
+
+    video_models()
+    code = cli.main(["run", "torchvision.models.video:r3d_18(num_classes=10)", "--input-shape", "1,3,4,32,32",
+                     "--out-dir", str(tmp_path), "--repeats", "1", "--warmup", "0", "--no-pte", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    import json
+
+    data = json.loads(out)
+    assert data["summary"]["coverage"] == 1.0 and set(data["summary"]["deploy"]) == {"mobile_cpu", "x86"}
+    assert [r["form"] for r in data["rows"]] == ["vanilla", "x86"]
+
+
+def test_report_tool_writes_the_table(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "torchvision_report.py"
+    spec = importlib.util.spec_from_file_location("_torchvision_report_tool", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["--models", "mc3_18", "--no-pte", "--threads", "1", "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "torchvision.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| mc3_18 |"))
+    errs = [float(c) for c in row.split("|")[3:7] if c.strip() not in ("-",) and "e" in c]
+    assert len(errs) == 3 and max(errs) <= RTOL
+    assert "tools/torchvision_report.py --models mc3_18" in page
