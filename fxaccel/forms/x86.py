@@ -99,8 +99,15 @@ class FramesConv2d(nn.Module):
         x = x.permute(0, 2, 3, 4, 1)  # (N, T, H, W, C): the storage order of channels_last_3d
         if self.t_stride != 1:
             x = x[:, ::self.t_stride]
-        # (N*T, C, H, W) in channels-last 4-D: a view, or one copy that lands in channels-last
-        x = x.reshape(-1, h, w, c).permute(0, 3, 1, 2)
+        if c == 1:
+            # one channel: a tensor that is both NCHW- and channels-last-contiguous sends torch 2.13's
+            # oneDNN conv2d down a path that is wrong for batch > 1 with a width stride (measured:
+            # 1x3x3 stride (1, 2) on (4, 1, 4, 3) gives other values, sometimes uninitialised memory);
+            # an NCHW-only view takes the right one, and one channel has no layout to keep anyway
+            x = x.reshape(-1, 1, h, w)
+        else:
+            # (N*T, C, H, W) in channels-last 4-D: a view, or one copy that lands in channels-last
+            x = x.reshape(-1, h, w, c).permute(0, 3, 1, 2)
         if self.pad is not None:
             x = self.pad(x)
         y = self.act(self.conv(x))

@@ -444,3 +444,14 @@ def test_activation_choice_reaches_the_deploy_form():
     assert type(block.deploy((1, 2, 3, 2, 2), "mobile_cpu").inner.act) is nn.Hardswish
     assert type(block.deploy((1, 2, 3, 2, 2), "x86").act) is nn.Hardswish
     assert isinstance(make_activation("identity").plain(), nn.Identity)
+
+
+def test_x86_frames_form_is_right_for_one_channel_and_a_width_stride():
+    """Found by hypothesis: oneDNN's conv2d on a one-channel tensor that is also channels-last
+    contiguous is wrong for batch > 1 with stride (1, 2) (torch 2.13, x86): the form avoids that layout."""
+    torch.manual_seed(0)
+    block = Conv3dBnAct.from_modules(nn.Conv3d(1, 1, (1, 3, 3), stride=(2, 1, 2), bias=False)).eval()
+    deployed = block.deploy((1, 1, 3, 4, 3), get_target("x86"), form="frames2d")
+    x = torch.randn(2, 1, 3, 4, 3)
+    with torch.no_grad():
+        assert_equivalent(deployed, block, x, rtol=1e-5)
