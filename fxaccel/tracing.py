@@ -236,6 +236,16 @@ class _ShapeRecorder(fx.Interpreter):
         return result
 
 
+def first_failure(gm: fx.GraphModule, inputs: tuple) -> tuple[fx.Node, BaseException] | None:
+    """Run ``gm`` node by node on ``inputs`` (eval mode, no gradients): the first node that fails
+    and its error, or ``None`` when the graph runs (shapes are recorded on the way)."""
+    try:
+        _record_shapes(gm, inputs)
+    except _NodeFailed as failed:
+        return failed.node, failed.error
+    return None
+
+
 def propagate_shapes(gm: fx.GraphModule, inputs: tuple, what: str = "the model") -> None:
     """Record ``tensor_meta`` on every node of ``gm`` and of GraphModules nested in opaque leaves.
 

@@ -3,7 +3,8 @@
 A deploy graph calls its blocks as ``call_module`` nodes; the ops a backend refuses (a 3-D mean,
 a ``view``, a ``hardswish``) sit inside them. Tracing through every module (parameters become
 ``get_attr`` nodes of the same tensors) gives one flat graph of functional ops with the same
-numerics. If the model cannot be traced through, the graph is kept as it is and the reason noted:
+numerics. A submodule that cannot be traced through (or whose traced code fails on the example
+inputs) stays a call, with the reason noted; if the root itself cannot, the graph is kept as it is:
 the later fixes then act on what they can see.
 """
 from __future__ import annotations
@@ -12,21 +13,60 @@ import torch
 from torch import fx, nn
 
 from fxaccel.pipeline import When, register_pass
+from fxaccel.tracing import first_failure
 
 
 class _ThroughTracer(fx.Tracer):
-    """Leaves are only modules without a Python forward to trace (scripted ones)."""
+    """Leaves are modules without a Python forward to trace (scripted ones) and ``leaves``; on a
+    failure, remembers the innermost module being traced."""
+
+    def __init__(self, leaves: set[str]):
+        super().__init__()
+        self.leaves = leaves
+        self.failed: str | None = None
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, torch.jit.ScriptModule)
+        return isinstance(m, torch.jit.ScriptModule) or qualname in self.leaves
+
+    def call_module(self, m, forward, args, kwargs):
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed is None:
+                self.failed = self.path_of_module(m)
+            raise
 
 
-def inline(gm: fx.GraphModule) -> fx.GraphModule:
-    """A flat GraphModule computing ``gm`` with every traceable submodule inlined."""
-    graph = _ThroughTracer().trace(gm)
-    flat = fx.GraphModule(gm, graph, class_name=type(gm).__name__)
-    flat.meta.update(gm.meta)
-    return flat
+def inline(gm: fx.GraphModule, example_inputs: tuple | None = None, kept: list | None = None) -> fx.GraphModule:
+    """A flat GraphModule computing ``gm`` with every submodule inlined where that works.
+
+    A submodule stays a call (``(path, why)`` appended to ``kept``) when tracing through it fails, or, given
+    ``example_inputs``, when the flat graph fails inside it on them: Swin3D's window attention hands
+    a list to a wrapped function that writes into it, and the traced graph holds that list frozen.
+    """
+    leaves: set[str] = set()
+    while True:
+        tracer = _ThroughTracer(leaves)
+        try:
+            flat = fx.GraphModule(gm, tracer.trace(gm), class_name=type(gm).__name__)
+        except Exception as exc:
+            if not tracer.failed or tracer.failed in leaves:
+                raise
+            bad, why = tracer.failed, f"tracing through it fails ({type(exc).__name__})"
+        else:
+            failure = None if example_inputs is None else first_failure(flat, example_inputs)
+            if failure is None:
+                flat.meta.update(gm.meta)
+                return flat
+            node, err = failure
+            stack = list((node.meta.get("nn_module_stack") or {}).values())
+            bad = stack[-1][0] if stack and node.op == "call_function" else None
+            if not bad or bad in leaves:
+                raise err
+            why = f"its traced code fails on the example inputs ({type(err).__name__}: {str(err)[:80]})"
+        leaves.add(bad)
+        if kept is not None:
+            kept.append((bad, why))
 
 
 def inline_forms(gm: fx.GraphModule, ctx) -> fx.GraphModule | None:
@@ -35,11 +75,14 @@ def inline_forms(gm: fx.GraphModule, ctx) -> fx.GraphModule | None:
     if not modules:
         return None
     ctx.record.matched += modules
+    kept: list[tuple[str, str]] = []
     try:
-        flat = inline(gm)
-    except Exception as exc:  # e.g. data-dependent control flow in a user module
+        flat = inline(gm, ctx.example_inputs, kept)
+    except Exception as exc:  # e.g. data-dependent control flow in the root's own code
         ctx.record.skip(type(gm).__name__, f"cannot trace through the modules ({type(exc).__name__}: {exc})")
         return None
+    for path, why in kept:
+        ctx.record.skip(path, f"kept as a call: {why}")
     ctx.record.rewritten += modules
     return flat
 
