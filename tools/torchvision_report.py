@@ -67,6 +67,22 @@ def measure(name: str, shape: tuple, pte: bool) -> dict:
     return row
 
 
+NOTES = [
+    "## Reading the table", "",
+    "- *Opaque parts* run as written, inside the transmuted model: a module whose own `forward` reads "
+    "`self.training` (stochastic depth, Swin's window attention) would be frozen in one mode by a trace. "
+    "Their children are still traced and rewritten. `torch.export` traces everything for the `.pte`; "
+    "the lower stage's `inline_forms` keeps Swin's attention a call, as its traced code mutates a list "
+    "FX froze.",
+    "- Every conv, linear and matmul is delegated. What stays outside is data movement and shape "
+    "arithmetic: Swin's attention masks and MViT's relative-position tables are rebuilt from constants "
+    "on every run (slices, scatters, aranges), MViT-v2 broadcasts 7- and 8-D tensors (XNNPACK takes "
+    "6), and XNNPACK here has no layer norm. They cost time (each breaks a delegate: 83-178 delegate "
+    "calls per transformer) but little arithmetic; folding the constant parts at export and a "
+    "delegated layer-norm spelling are the next steps.",
+]
+
+
 def markdown(rows: list[dict], command: str) -> str:
     lines = [
         "# torchvision video models through fxaccel", "",
@@ -95,7 +111,7 @@ def markdown(rows: list[dict], command: str) -> str:
         top = ", ".join(f"{op} x{n}" for op, n in r["outside"].most_common(8)) or "nothing"
         more = len(r["outside"]) - 8
         lines.append(f"- **{r['model']}**: {top}" + (f", and {more} more kinds" if more > 0 else ""))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *NOTES]) + "\n"
 
 
 def main(argv=None) -> int:
