@@ -41,6 +41,7 @@ from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark, provenance_of
 from .report import Opaque, Report, attach, report_or_none
 from .targets import TARGETS, get_target
+from .tracing import FailureTracer
 
 BACKENDS = ("qnnpack", "x86", "xnnpack")
 _EAGER = ("qnnpack", "x86")
@@ -273,27 +274,13 @@ def _calibrate(model: nn.Module, items: list, show: bool, description: str) -> N
 
 # --------------------------------------------------------------------------- eager flow (qnnpack, x86)
 
-class _FlatTracer(fx.Tracer):
+class _FlatTracer(FailureTracer):
     """Trace through every non-``torch.nn`` module (deploy forms included), so their functional
     ops become nodes the passes can convert; FoldTime / UnfoldTime and modules that fail to
     trace stay leaves (the latter run in fp32)."""
 
-    def __init__(self, leaves: set[str]):
-        super().__init__()
-        self.leaves = leaves
-        self.failed: str | None = None
-
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return (isinstance(m, (FoldTime, UnfoldTime)) or qualname in self.leaves
-                or super().is_leaf_module(m, qualname))
-
-    def call_module(self, m, forward, args, kwargs):
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        except Exception:
-            if self.failed is None:
-                self.failed = self.path_of_module(m)
-            raise
+        return isinstance(m, (FoldTime, UnfoldTime)) or super().is_leaf_module(m, qualname)
 
 
 def _trace_flat(model: nn.Module, opaque: list[Opaque]) -> fx.GraphModule:

@@ -32,35 +32,44 @@ from .inputs import bad_inputs, eval_mode
 from .report import Opaque
 
 
-class _LeafTracer(fx.Tracer):
-    """Efficient blocks, user-named modules and known-opaque paths stay leaves; on failure,
-    remembers the innermost module being traced."""
+class FailureTracer(fx.Tracer):
+    """A tracer that keeps the qualified names in ``leaves`` as leaves and, when tracing fails,
+    remembers in ``failed`` the innermost module being traced: what the fallbacks of transmute,
+    quantize and the lower stage make a leaf before they trace again."""
 
-    def __init__(self, leaf_types: tuple, leaf_paths: set[str]):
+    def __init__(self, leaves: set[str]):
         super().__init__()
-        self.leaf_types = leaf_types
-        self.leaf_paths = leaf_paths
-        self.failed_path: str | None = None
-        self._stack: list[str] = []
+        self.leaves = leaves
+        self.failed: str | None = None
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, (EfficientBlock, *self.leaf_types)) or qualname in self.leaf_paths:
-            return True
-        return super().is_leaf_module(m, qualname)
+        return qualname in self.leaves or super().is_leaf_module(m, qualname)
 
     def call_module(self, m, forward, args, kwargs):
-        path = self.path_of_module(m)
-        self._stack.append(path)
         try:
-            if _reads_training(m) and not self.is_leaf_module(m, path):
-                raise _ModeDependent(_MODE_DEPENDENT.format(type(m).__name__))
             return super().call_module(m, forward, args, kwargs)
         except Exception:
-            if self.failed_path is None:
-                self.failed_path = path
+            if self.failed is None:
+                self.failed = self.path_of_module(m)
             raise
-        finally:
-            self._stack.pop()
+
+
+class _LeafTracer(FailureTracer):
+    """Efficient blocks, user-named modules and known-opaque paths stay leaves; a module whose own
+    forward reads ``self.training`` fails the trace (it must run as written)."""
+
+    def __init__(self, leaf_types: tuple, leaf_paths: set[str]):
+        super().__init__(leaf_paths)
+        self.leaf_types = leaf_types
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, (EfficientBlock, *self.leaf_types)) or super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        if _reads_training(m) and not self.is_leaf_module(m, self.path_of_module(m)):
+            self.failed = self.failed or self.path_of_module(m)
+            raise _ModeDependent(_MODE_DEPENDENT.format(type(m).__name__))
+        return super().call_module(m, forward, args, kwargs)
 
 
 class _ModeDependent(Exception):
@@ -109,7 +118,7 @@ def _trace_once(root: nn.Module, leaf_types: tuple, leaf_paths: set[str], opaque
             name = type(root).__name__
             return fx.GraphModule(tracer.root, graph, name)
         except Exception as err:  # any tracing failure: find who failed
-            path = tracer.failed_path
+            path = tracer.failed
             if not path or path in leaf_paths:
                 # the root's own forward is untraceable: wrap it whole
                 opaque.append(Opaque(prefix.rstrip("."), _short(err)))
@@ -186,23 +195,21 @@ def trace_inplace(
     if example_inputs is None:
         return gm
     what = type(model).__name__
-    while True:
-        try:
-            _record_shapes(gm, example_inputs)
-            return gm
-        except _NodeFailed as failed:
-            path = _traced_through(gm, failed.node)
-            if path is None:  # a leaf (or the inputs) failed: the model itself does not run on them
-                raise bad_inputs(what, example_inputs, failed.error) from failed.error
-            records.append(Opaque(path, "traced graph fails on the example inputs: " + _short(failed.error)))
-            if not path:
-                return _wrap_whole(model)
-            leaf_paths |= {r.path for r in records}
-            gm = _trace_once(model, leaf_types, leaf_paths, records, "")
-            _trace_inside(model.get_submodule(path), leaf_types, records, path + ".")
+    while (failure := first_failure(gm, example_inputs)) is not None:
+        node, error = failure
+        path = traced_through(node)
+        if path is None:  # a leaf (or the inputs) failed: the model itself does not run on them
+            raise bad_inputs(what, example_inputs, error) from error
+        records.append(Opaque(path, "traced graph fails on the example inputs: " + _short(error)))
+        if not path:
+            return _wrap_whole(model)
+        leaf_paths |= {r.path for r in records}
+        gm = _trace_once(model, leaf_types, leaf_paths, records, "")
+        _trace_inside(model.get_submodule(path), leaf_types, records, path + ".")
+    return gm
 
 
-def _traced_through(gm: fx.GraphModule, node: fx.Node) -> str | None:
+def traced_through(node: fx.Node) -> str | None:
     """The innermost submodule whose traced code holds ``node`` ("" for the root's own code), or
     None when the node is a leaf module's call (the module itself failed, not the trace)."""
     if node.op in ("call_module", "placeholder", "get_attr", "output"):
@@ -252,10 +259,9 @@ def propagate_shapes(gm: fx.GraphModule, inputs: tuple, what: str = "the model")
     Runs in eval mode without gradients, so BN running statistics are never updated. This is the
     first run on the example inputs: a failure is reported with the input shapes.
     """
-    try:
-        _record_shapes(gm, inputs)
-    except _NodeFailed as failed:
-        raise bad_inputs(what, inputs, failed.error) from failed.error
+    failure = first_failure(gm, inputs)
+    if failure is not None:
+        raise bad_inputs(what, inputs, failure[1]) from failure[1]
 
 
 def _record_shapes(gm: fx.GraphModule, inputs: tuple) -> None:

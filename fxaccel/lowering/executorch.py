@@ -194,6 +194,13 @@ def _by_kind(ops: Counter) -> dict[str, int]:
     return {k: kinds[k] for k in KINDS if kinds[k]}
 
 
+def _delegated_graph(gm: torch.fx.GraphModule, call: torch.fx.Node) -> torch.fx.GraphModule | None:
+    """The edge graph a delegate call runs, from its lowered module's original program (or None)."""
+    lowered = getattr(gm, call.args[0].target, None) if isinstance(call.args[0], torch.fx.Node) else None
+    original = getattr(lowered, "original_module", None)
+    return None if original is None else original.graph_module
+
+
 def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None = None) -> DelegationReport:
     reasons = reasons or {}
     inside: Counter = Counter()
@@ -208,12 +215,11 @@ def _report_from_graph(gm: torch.fx.GraphModule, reasons: dict[str, str] | None 
         name = _op_name(node)
         if name == "executorch_call_delegate":
             delegates += 1
-            lowered = getattr(gm, node.args[0].target, None) if isinstance(node.args[0], torch.fx.Node) else None
-            original = getattr(lowered, "original_module", None)
+            original = _delegated_graph(gm, node)
             if original is None:
                 reachable = False
                 continue
-            for inner in original.graph_module.graph.nodes:
+            for inner in original.graph.nodes:
                 if inner.op == "call_function" and base_name(_op_name(inner)) not in _IGNORED:
                     inside[_op_name(inner)] += 1
                     inside_macs += _macs(inner)
@@ -366,19 +372,15 @@ def _refuse_unrunnable(report: DelegationReport) -> None:
 
 def _refuse_high_rank(gm: torch.fx.GraphModule) -> None:
     """XNNPACK cannot load a delegate holding a tensor of more than 6 dims: say which, at export."""
-    bad = []
-    for node in gm.graph.nodes:
-        lowered = getattr(gm, node.args[0].target, None) if (
-            node.op == "call_function" and _op_name(node) == "executorch_call_delegate") else None
-        original = getattr(lowered, "original_module", None)
-        if original is not None:
-            bad += xnnpack_rank.high_rank_tensors(original.graph_module)
+    bad = [n for call in gm.graph.nodes if call.op == "call_function" and _op_name(call) == "executorch_call_delegate"
+           for n in xnnpack_rank.high_rank_nodes(_delegated_graph(gm, call))]
     if bad:
-        listed = "\n  ".join(bad[:10]) + (f"\n  ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+        shown = [f"{n.name}: {_op_name(n)} -> {list(n.meta['val'].shape)}" for n in bad[:10]]
+        listed = "\n  ".join(shown) + (f"\n  ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
         raise UnsupportedOps(
             f"XNNPACK tensors have at most {xnnpack_rank.MAX_DIMS} dims, and {len(bad)} delegated op(s) make "
             f"more:\n  {listed}\nFix: reshape to at most {xnnpack_rank.MAX_DIMS} dims (merge neighbouring dims "
-            "that move together)", [b.split(": ")[1].split(" ->")[0] for b in bad])
+            "that move together)", [_op_name(n) for n in bad])
 
 
 def _rank(o: OutsideOp) -> int | None:

@@ -116,9 +116,11 @@ def _pass(gm: fx.GraphModule):
     return PassResult(gm, lower_high_rank_permutes(gm) > 0)
 
 
-def high_rank_tensors(gm: fx.GraphModule) -> list[str]:
-    """``name: op on shape`` of every call in ``gm`` whose result has more than 6 dims."""
-    return [f"{n.name}: {getattr(n.target, '__name__', n.target)} -> {list(n.meta['val'].shape)}" for n in gm.graph.nodes
+def high_rank_nodes(gm: fx.GraphModule | None) -> list[fx.Node]:
+    """The calls in ``gm`` whose result has more than 6 dims (none when ``gm`` is None)."""
+    if gm is None:
+        return []
+    return [n for n in gm.graph.nodes
             if n.op == "call_function" and isinstance(n.meta.get("val"), torch.Tensor) and _rank(n) > MAX_DIMS]
 
 
@@ -145,8 +147,12 @@ def partitioner():
         def get_matched_nodes_from_configs(self, ep):
             groups = []
             for group in super().get_matched_nodes_from_configs(ep):
-                kept = [n for n in group if not _too_many_dims(n)]
-                self.kept_out.update((n.name, TOO_MANY_DIMS) for n in group if _too_many_dims(n))
+                kept = []
+                for n in group:
+                    if _too_many_dims(n):
+                        self.kept_out[n.name] = TOO_MANY_DIMS
+                    else:
+                        kept.append(n)
                 if kept:
                     groups.append(kept)
             return groups

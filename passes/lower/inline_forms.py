@@ -13,28 +13,15 @@ import torch
 from torch import fx, nn
 
 from fxaccel.pipeline import When, register_pass
-from fxaccel.tracing import first_failure
+from fxaccel.tracing import FailureTracer, first_failure, traced_through
 
 
-class _ThroughTracer(fx.Tracer):
-    """Leaves are modules without a Python forward to trace (scripted ones) and ``leaves``; on a
-    failure, remembers the innermost module being traced."""
-
-    def __init__(self, leaves: set[str]):
-        super().__init__()
-        self.leaves = leaves
-        self.failed: str | None = None
+class _ThroughTracer(FailureTracer):
+    """Leaves are modules without a Python forward to trace (scripted ones) and ``leaves``: torch.nn
+    modules are traced through too."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return isinstance(m, torch.jit.ScriptModule) or qualname in self.leaves
-
-    def call_module(self, m, forward, args, kwargs):
-        try:
-            return super().call_module(m, forward, args, kwargs)
-        except Exception:
-            if self.failed is None:
-                self.failed = self.path_of_module(m)
-            raise
 
 
 def inline(gm: fx.GraphModule, example_inputs: tuple | None = None, kept: list | None = None) -> fx.GraphModule:
@@ -59,8 +46,7 @@ def inline(gm: fx.GraphModule, example_inputs: tuple | None = None, kept: list |
                 flat.meta.update(gm.meta)
                 return flat
             node, err = failure
-            stack = list((node.meta.get("nn_module_stack") or {}).values())
-            bad = stack[-1][0] if stack and node.op == "call_function" else None
+            bad = traced_through(node)
             if not bad or bad in leaves:
                 raise err
             why = f"its traced code fails on the example inputs ({type(err).__name__}: {str(err)[:80]})"

@@ -46,20 +46,16 @@ class WindowShuffle(nn.Module):
 @pytest.mark.executorch
 def test_eight_dim_window_shuffle_lowers_runs_and_matches():
     pytest.importorskip("executorch")
-    from fxaccel.lowering.executorch import to_pte
+    from fxaccel.lowering.executorch import _delegated_graph, to_pte
 
     model, x = WindowShuffle().eval(), torch.randn(1, 4, 4, 6, 8)
     art = to_pte(model, (x,))                    # without the rewrite the program fails to load
     assert art.check["value"] <= 1e-5
     assert art.report.mac_share == 1.0 and art.report.outside == {}
-    inner = [n for lowered in _lowered(art) for n in lowered.graph.nodes if "val" in n.meta]
-    assert max(len(n.meta["val"].shape) for n in inner if hasattr(n.meta["val"], "shape")) <= MAX_DIMS
-
-
-def _lowered(art):
     gm = art.edge.exported_program().graph_module
-    return [getattr(gm, n.args[0].target).original_module.graph_module for n in gm.graph.nodes
-            if n.op == "call_function" and "call_delegate" in str(n.target)]
+    inner = [n for call in gm.graph.nodes if call.op == "call_function" and "call_delegate" in str(call.target)
+             for n in _delegated_graph(gm, call).graph.nodes if "val" in n.meta]
+    assert max(len(n.meta["val"].shape) for n in inner if hasattr(n.meta["val"], "shape")) <= MAX_DIMS
 
 
 class RelPosBroadcast(nn.Module):
