@@ -59,7 +59,11 @@ def quantize(
     *,
     backend: str = "qnnpack",
     skip: str | Iterable[str] = (),
-    keep_float: int = 0,
+    keep_float: int | str = 0,
+    eval_data: Iterable[Any] | None = None,
+    max_top1_drop: float = 0.01,
+    min_sqnr_db: float = 20.0,
+    observer: str = "histogram",
     progress: bool | None = None,
 ) -> nn.Module:
     """Return an int8 copy of ``model`` (usually ``fxaccel.deploy``'s output), calibrated on ``calibration_data``.
@@ -71,8 +75,16 @@ def quantize(
     mobile TorchScript), ``"x86"`` (server TorchScript) or ``"xnnpack"`` (ExecuTorch; needs
     ``pip install "fxaccel[executorch]"``). ``skip``: qualified names of layers (or of blocks: a
     prefix covers everything inside) that stay fp32. ``keep_float=k``: also keep the ``k`` layers
-    with the worst per-layer SQNR in fp32. ``progress``: show a progress bar while calibrating
+    with the worst per-layer SQNR in fp32. ``observer``: how activation ranges are calibrated,
+    ``"histogram"`` (the range that minimises the quantization error of the observed histogram)
+    or ``"minmax"`` (the observed extremes). ``progress``: show a progress bar while calibrating
     (default: only when stderr is a terminal). ``model`` is never modified.
+
+    ``eval_data``: labelled batches ``(inputs..., labels)`` (a ``DataLoader`` of ``(clip, label)``
+    works): the report then has top-1 of the fp32 and the int8 model on them (``fp32_top1``,
+    ``int8_top1``) and the output SQNR on them (``eval_sqnr_db``). ``keep_float="auto"`` needs
+    it: it keeps the fewest worst layers in fp32 (by per-layer SQNR) with which int8 top-1 is at
+    most ``max_top1_drop`` below fp32 top-1 and ``eval_sqnr_db >= min_sqnr_db``.
 
     >>> import torch, fxaccel
     >>> from torch import nn
@@ -89,29 +101,42 @@ def quantize(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)} "
                          "(qnnpack/x86: TorchScript, xnnpack: ExecuTorch)")
-    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
-        raise ValueError(f"keep_float must be a non-negative int (how many layers to keep in fp32), got {keep_float!r}")
+    auto = keep_float == "auto"
+    if not auto and (isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0):
+        raise ValueError(f"keep_float must be a non-negative int (how many layers to keep in fp32) or 'auto', "
+                         f"got {keep_float!r}")
+    if observer not in OBSERVERS:
+        raise ValueError(f"unknown observer {observer!r}; choose one of {', '.join(OBSERVERS)}")
+    if auto and eval_data is None:
+        raise ValueError("keep_float='auto' needs eval_data (labelled batches (clips, labels)): it keeps layers "
+                         "in fp32 until int8 top-1 on them is within max_top1_drop of fp32")
     skips = _skip_names(skip)
-    items = _collect(calibration_data, _input_count(model))
+    n_inputs = _input_count(model)
+    items = _collect(calibration_data, n_inputs)
+    labelled = _collect_labelled(eval_data, n_inputs) if eval_data is not None else None
     start = time.perf_counter()
     refs = [run(model, it, what=f"{type(model).__name__} on calibration item {i}") for i, it in enumerate(items)]
+    evaluation = _Evaluation(model, labelled) if labelled else None
     previous, made_by = report_or_none(model), provenance_of(model)
     target = made_by.target if made_by is not None and made_by.target else next(
         name for name, t in TARGETS.items() if backend in t.quant_backends)
     show = progress if progress is not None else sys.stderr.isatty()
 
-    flow = _Eager(backend) if backend in _EAGER else _Pt2e()
+    flow = _Eager(backend, observer) if backend in _EAGER else _Pt2e(observer)
     qmodel, report, layers = flow.quantize(model, items, skips, target, show)
-    if keep_float:
-        worst = sorted((lay for lay in layers if lay["int8"]), key=lambda lay: lay["sqnr_db"])[:keep_float]
-        for lay in worst:
-            skips[lay["name"]] = f"keep_float: per-layer SQNR {lay['sqnr_db']:.1f} dB, among the {keep_float} worst"
+    if auto:
+        qmodel, report, layers, searched = _auto_keep_float(
+            flow, model, items, skips, target, show, (qmodel, report, layers), evaluation, max_top1_drop, min_sqnr_db)
+        skips.update(searched.pop("skips"))
+    elif keep_float:
+        worst = _worst(layers, keep_float)
         if worst:
+            skips.update(_worst_skips(worst, keep_float))
             qmodel, report, layers = flow.quantize(model, items, skips, target, show)
     for lay in layers:
         if not lay["int8"]:
-            lay["reason"] = next((r for s, r in skips.items() if lay["name"] == s or lay["name"].startswith(s + ".")),
-                                 lay.get("reason"))
+            lay["reason"] = lay.get("reason") or next(
+                (r for s, r in skips.items() if lay["name"] == s or lay["name"].startswith(s + ".")), None)
 
     with torch.no_grad():  # not inputs.run: exported (pt2e) modules refuse .eval()
         outs = [qmodel(*it) for it in items]
@@ -119,18 +144,76 @@ def quantize(
     report.layers = layers
     report.extra.update({
         "backend": backend,
+        "observer": observer,
         "calibration_items": len(items),
         "output_sqnr_db": round(_output_sqnr(refs, outs), 2),
         "top1_agreement": round(_top1(refs, outs), 4),
         "int8_layers": sum(lay["int8"] for lay in layers),
         "kept_float": [lay["name"] for lay in layers if not lay["int8"]],
-        "seconds": round(time.perf_counter() - start, 3),
     })
+    if evaluation is not None:
+        report.extra.update(evaluation.measure(qmodel))
+    if auto:
+        report.extra["auto_keep_float"] = searched
+    report.extra["seconds"] = round(time.perf_counter() - start, 3)
     if backend in _EAGER:
         report.extra["engine"] = backend
     attach(qmodel, report)
     mark(qmodel, Provenance("quantize", target, backend, report.extra["output_sqnr_db"]))
     return qmodel
+
+
+OBSERVERS = ("histogram", "minmax")
+
+
+def _worst(layers: list[dict], k: int) -> list[dict]:
+    return sorted((lay for lay in layers if lay["int8"]), key=lambda lay: lay["sqnr_db"])[:k]
+
+
+def _worst_skips(worst: list[dict], k: int, why: str = "keep_float") -> dict[str, str]:
+    return {lay["name"]: f"{why}: per-layer SQNR {lay['sqnr_db']:.1f} dB, among the {k} worst" for lay in worst}
+
+
+def _auto_keep_float(flow, model, items, skips, target, show, first, evaluation, max_drop, min_db):
+    """The fewest worst layers (by per-layer SQNR of the all-int8 model) to keep in fp32 so that
+    top-1 drops by at most ``max_drop`` and the eval SQNR reaches ``min_db``: k = 0, 1, 2, 4, ...
+    until the budget is met, then bisection between the last miss and the first hit (the search
+    assumes more fp32 layers never hurt; each try is a full calibration)."""
+    ranked = _worst(first[2], len(first[2]))
+    tried: dict[int, tuple] = {0: first}
+    log: list[dict] = []
+
+    def attempt(k: int):
+        if k not in tried:
+            tried[k] = flow.quantize(model, items, {**skips, **_worst_skips(ranked[:k], k, "keep_float='auto'")},
+                                     target, show)
+        m = evaluation.measure(tried[k][0])
+        ok = m["int8_top1"] >= m["fp32_top1"] - max_drop - 1e-9 and m["eval_sqnr_db"] >= min_db
+        log.append({"kept": k, "int8_top1": m["int8_top1"], "eval_sqnr_db": m["eval_sqnr_db"], "meets": ok})
+        return ok
+
+    lo, hi = -1, None  # lo: largest k known to miss; hi: smallest k known to meet
+    k = 0
+    while k <= len(ranked):
+        if attempt(k):
+            hi = k
+            break
+        lo, k = k, (1 if k == 0 else 2 * k)
+    if hi is None:
+        hi = len(ranked)
+        if not attempt(hi):
+            raise ValueError(f"keep_float='auto': even with all {hi} layers in fp32 the budget (top-1 drop <= "
+                             f"{max_drop}, SQNR >= {min_db} dB) is not met; the rest of the int8 path (stubs, "
+                             "activations without a layer) costs too much; relax max_top1_drop / min_sqnr_db")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if attempt(mid):
+            hi = mid
+        else:
+            lo = mid
+    chosen = _worst_skips(ranked[:hi], hi, "keep_float='auto'")
+    return (*tried[hi], {"kept": hi, "max_top1_drop": max_drop, "min_sqnr_db": min_db, "tries": log,
+                         "skips": chosen})
 
 
 # --------------------------------------------------------------------------- inputs
@@ -190,6 +273,59 @@ def _collect(data, n_inputs: int | None) -> list[tuple]:
                 f"{[tuple(t.shape) for t in items[0]]}: every item must have the input shape the model "
                 "was deployed for (only the batch size may differ)")
     return items
+
+
+def _collect_labelled(data, n_inputs: int | None) -> list[tuple[tuple, torch.Tensor]]:
+    """``eval_data`` as ``(inputs, labels)`` pairs: each item is ``(inputs..., labels)`` with integer
+    class labels, one per sample (a DataLoader of ``(clip, label)`` gives exactly that)."""
+    if isinstance(data, torch.Tensor):
+        raise TypeError("eval_data must be labelled batches (clips, labels), e.g. a DataLoader of (clip, label) "
+                        "or fxaccel.zoo.synthetic.clips('test'); got one tensor without labels")
+    out = []
+    for i, item in enumerate(data):
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise TypeError(f"eval_data item {i} must be (inputs..., labels), got {type(item).__name__}")
+        inputs, labels = tuple(item[:n_inputs] if n_inputs else item[:-1]), item[n_inputs or len(item) - 1]
+        labels = torch.as_tensor(labels)
+        if labels.is_floating_point() or labels.dim() != 1 or labels.shape[0] != inputs[0].shape[0]:
+            raise TypeError(f"eval_data item {i}: labels must be one integer class per sample, shaped "
+                            f"({inputs[0].shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
+        out.append((inputs, labels))
+    if not out:
+        raise ValueError("eval_data is empty: give labelled batches (clips, labels) to measure top-1 on")
+    return out
+
+
+class _Evaluation:
+    """Top-1 and output SQNR on labelled data; the fp32 figures are computed once."""
+
+    def __init__(self, model: nn.Module, labelled: list):
+        self.labelled = labelled
+        self.refs = [run(model, inputs, what=f"{type(model).__name__} on eval_data") for inputs, _ in labelled]
+        self.fp32_top1 = self._accuracy(self.refs)
+
+    def _accuracy(self, outs) -> float:
+        right = sum((_tensors(o)[0].argmax(-1) == labels).sum().item() for o, (_, labels) in zip(outs, self.labelled))
+        return right / sum(len(labels) for _, labels in self.labelled)
+
+    def measure(self, qmodel) -> dict[str, Any]:
+        outs = [_batched(qmodel, inputs) for inputs, _ in self.labelled]
+        return {"eval_clips": sum(len(labels) for _, labels in self.labelled),
+                "fp32_top1": round(self.fp32_top1, 4), "int8_top1": round(self._accuracy(outs), 4),
+                "eval_sqnr_db": round(_output_sqnr(self.refs, outs), 2)}
+
+
+def _batched(model, inputs: tuple):
+    """``model`` on ``inputs``; a pt2e model exported for one batch size runs the batch in chunks of it."""
+    fixed = getattr(model, "_fxaccel_batch", None)
+    with torch.no_grad():
+        if fixed is None or inputs[0].shape[0] == fixed:
+            return model(*inputs)
+        n = inputs[0].shape[0]
+        if n % fixed:
+            raise ValueError(f"eval_data batch of {n} does not split into the exported batch size {fixed} "
+                             "(backend 'xnnpack' exports one fixed shape): use a batch size that is a multiple of it")
+        return torch.cat([model(*(t[i:i + fixed] for t in inputs)) for i in range(0, n, fixed)])
 
 
 def _progress(items: list, description: str, show: bool):
@@ -299,21 +435,22 @@ def _trace_flat(model: nn.Module, opaque: list[Opaque]) -> fx.GraphModule:
         return fx.GraphModule(model, graph, type(model).__name__)
 
 
-def _eager_qconfig(backend: str):
-    """The backend's default qconfig; per-channel weights for qnnpack too (measured on X3D: BN-folded
-    depthwise weights differ by orders of magnitude per channel, so per-tensor weights lose them)."""
-    from torch.ao.quantization import QConfig, get_default_qconfig
-    from torch.ao.quantization.observer import HistogramObserver, default_per_channel_weight_observer
+def _eager_qconfig(backend: str, observer: str = "histogram"):
+    """The backend's qconfig: per-channel weights for qnnpack too (measured on X3D: BN-folded
+    depthwise weights differ by orders of magnitude per channel, so per-tensor weights lose them);
+    activations by ``observer``. x86 keeps ``reduce_range`` (7-bit activations: fbgemm's
+    int16 accumulation can overflow with 8)."""
+    from torch.ao.quantization import QConfig
+    from torch.ao.quantization.observer import (HistogramObserver, MinMaxObserver,
+                                               default_per_channel_weight_observer)
 
-    if backend == "qnnpack":
-        return QConfig(activation=HistogramObserver.with_args(reduce_range=False),
-                       weight=default_per_channel_weight_observer)
-    return get_default_qconfig(backend)
+    act = HistogramObserver if observer == "histogram" else MinMaxObserver
+    return QConfig(activation=act.with_args(reduce_range=backend == "x86"), weight=default_per_channel_weight_observer)
 
 
 class _Eager:
-    def __init__(self, backend: str):
-        self.backend = backend
+    def __init__(self, backend: str, observer: str = "histogram"):
+        self.backend, self.observer = backend, observer
 
     def build(self, model: nn.Module, items: list, skips: dict, target: str) -> tuple[fx.GraphModule, Report]:
         """The float GraphModule after the quantize-stage passes (stubs placed, qconfig set)."""
@@ -323,7 +460,7 @@ class _Eager:
         with torch.no_grad(), eval_mode(gm):
             ShapeProp(gm).propagate(*items[0])
         ctx = PassContext("quantize", get_target(target), items[0], report, options=QuantizeOptions(
-            "eager", qconfig=_eager_qconfig(self.backend), skip=dict(skips)))
+            "eager", qconfig=_eager_qconfig(self.backend, self.observer), skip=dict(skips)))
         gm = run_stage("quantize", gm, ctx)
         return gm.eval(), report
 
@@ -380,6 +517,21 @@ def _pt2e_api():
     return XNNPACKQuantizer, get_symmetric_quantization_config, prepare_pt2e, convert_pt2e
 
 
+def _pt2e_config(sym_config, observer: str):
+    """executorch's symmetric per-channel config; its activations use a HistogramObserver, swapped
+    for a MinMaxObserver (same eps) with ``observer="minmax"``."""
+    import dataclasses
+
+    from torchao.quantization.pt2e import MinMaxObserver
+
+    config = sym_config(is_per_channel=True)
+    if observer == "histogram":
+        return config
+    act = dataclasses.replace(config.input_activation,
+                              observer_or_fake_quant_ctr=MinMaxObserver.with_args(eps=2**-12))
+    return dataclasses.replace(config, input_activation=act, output_activation=act)
+
+
 def _module_path(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     return str(list(stack.values())[-1][0]) if stack else ""
@@ -400,6 +552,9 @@ def _op_name(node: fx.Node) -> str:
 
 
 class _Pt2e:
+    def __init__(self, observer: str = "histogram"):
+        self.observer = observer
+
     def quantize(self, model, items, skips, target, show):
         XNNPACKQuantizer, sym_config, prepare_pt2e, convert_pt2e = _pt2e_api()
         report = Report("quantize", target)
@@ -411,7 +566,7 @@ class _Pt2e:
         swapped, _ = specialise_one_clip(work, items[0])
         with torch.no_grad():
             exported = torch.export.export(work, items[0]).module()
-        quantizer = XNNPACKQuantizer().set_global(sym_config(is_per_channel=True))
+        quantizer = XNNPACKQuantizer().set_global(_pt2e_config(sym_config, self.observer))
         if skips:
             quantizer.set_filter_function(lambda n: not _in_skipped(n, skips))
         rec = report.record("xnnpack_quantizer")
@@ -424,6 +579,7 @@ class _Pt2e:
         prepared = prepare_pt2e(exported, quantizer)
         _calibrate(prepared, items, show, "calibrating (xnnpack)")
         converted = convert_pt2e(prepared)
+        converted._fxaccel_batch = items[0][0].shape[0]  # exported for this batch size only
         return converted, report, self.layers(work, converted, items)
 
     @staticmethod
