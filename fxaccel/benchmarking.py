@@ -75,6 +75,7 @@ class Row:
     speedup: float | None = None
     gflops: float | None = None
     ceiling_share: float | None = None
+    top1: float | None = None  # on the eval clips, when bench was given labelled data
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,14 +108,15 @@ class FormBuilder:
     ``get(name)`` returns a runnable module or an artifact path; ``built(name)`` what was built so
     far (or ``None``). Artifacts are written to ``workdir`` as ``<stem>.pte`` / ``<stem>.ptl`` /
     ``<stem>_int8.pte`` by :func:`fxaccel.export` (lower stage, writer, load-back check). ``calib``
-    random clips calibrate ``pte_int8``, whose int8 model must reach ``sqnr_floor`` dB against the
-    fp32 deploy form.
+    random clips calibrate ``pte_int8`` (or ``calib_data``, real clips, when given), whose int8
+    model must reach ``sqnr_floor`` dB against the fp32 deploy form.
     """
 
     def __init__(self, model: nn.Module, inputs: tuple, workdir: str | Path, *, stem: str = "model",
-                 calib: int = 8, sqnr_floor: float = USABLE_SQNR_DB):
+                 calib: int = 8, sqnr_floor: float = USABLE_SQNR_DB, calib_data: list | None = None):
         self.model, self.inputs, self.workdir = model, inputs, Path(workdir)
         self.stem, self.calib, self.sqnr_floor = stem, calib, sqnr_floor
+        self.calib_data = calib_data
         self._cache: dict[str, Any] = {}
         self.notes: dict[str, str] = {}
 
@@ -171,12 +173,14 @@ class FormBuilder:
         from .quantizing import quantize
 
         fp32 = self.get("mobile")
-        clips = [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs) for i in range(self.calib)]
+        clips = self.calib_data or [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs)
+                                    for i in range(self.calib)]
         q = quantize(fp32, clips, backend="xnnpack")
         sqnr = provenance_of(q).output_sqnr_db
         if not (sqnr is not None and sqnr >= self.sqnr_floor):
             raise _QualityError(f"int8 output SQNR {sqnr} dB vs fp32 is below {self.sqnr_floor} dB")
-        self.notes["pte_int8"] = f"output SQNR {sqnr} dB vs fp32 ({self.calib} random calibration clips)"
+        what = f"{len(clips)} real" if self.calib_data else f"{self.calib} random"
+        self.notes["pte_int8"] = f"output SQNR {sqnr} dB vs fp32 ({what} calibration clips)"
         return export(q, self.inputs, self.workdir / f"{self.stem}_int8.pte")
 
 
@@ -212,6 +216,7 @@ def bench(
     ceiling_gflops: float | None = None,
     step: Step = _no_step,
     builder: FormBuilder | None = None,
+    eval_data: list | None = None,
 ) -> list[Row]:
     """Build and time ``forms`` of ``model`` on ``inputs``; one :class:`Row` per form, in order.
 
@@ -221,7 +226,8 @@ def bench(
     is entered around each build and each timing (progress bars). ``calib``/``sqnr_floor``: the
     random calibration clips and the accepted SQNR (dB, vs the fp32 deploy form) of ``pte_int8``.
     Pass a :class:`FormBuilder` as ``builder`` to keep what was built (``workdir``, ``calib`` and
-    ``sqnr_floor`` are then the builder's).
+    ``sqnr_floor`` are then the builder's). ``eval_data``: labelled batches ``(clips, labels)``;
+    each row then carries the form's top-1 on them (``Row.top1``).
     """
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
@@ -250,9 +256,30 @@ def bench(
             with step(f"timing {fname}"):
                 timing = _time(runnable, inputs, warmup, repeats, threads)
             _fill(row, timing, flops, ceiling_gflops)
+            if eval_data:
+                with step(f"top-1 of {fname}"):
+                    row.top1 = top1(runnable, eval_data)
             row.note = builder.notes.get(fname, "")
             rows.append(row)
     return with_speedups(rows)
+
+
+def top1(runnable, eval_data: list) -> float:
+    """Share of ``eval_data``'s samples (batches ``(clips, labels)``) whose arg-max is the label.
+    An artifact path is loaded and run one clip at a time (it was exported for one shape)."""
+    from .lowering.runner import load_artifact
+
+    if isinstance(runnable, (str, Path)):
+        program = load_artifact(runnable)
+        run = lambda clips: torch.cat([program(clips[i:i + 1]) for i in range(clips.shape[0])])  # noqa: E731
+    else:
+        run = runnable
+    right = total = 0
+    with torch.no_grad():
+        for clips, labels in eval_data:
+            right += (run(clips).argmax(-1) == labels).sum().item()
+            total += len(labels)
+    return right / total
 
 
 def bench_artifact(path: str | Path, inputs: tuple, *, repeats: int = 10, warmup: int = 3,
@@ -336,4 +363,4 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
 
 
 __all__ = ["ARTIFACT_RUNTIMES", "FORMS", "Form", "FormBuilder", "Row", "bench", "bench_artifact", "cpu_model",
-           "machine_info", "matmul_ceiling_gflops", "model_flops", "with_speedups"]
+           "machine_info", "matmul_ceiling_gflops", "model_flops", "top1", "with_speedups"]

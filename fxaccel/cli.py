@@ -118,7 +118,7 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-_NUMERIC = {"input (N, C, T, H, W)", "median ms", "speedup", "GFLOP/s", "ops_before", "ops_after"}
+_NUMERIC = {"input (N, C, T, H, W)", "median ms", "speedup", "GFLOP/s", "top-1", "ops_before", "ops_after"}
 
 
 def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
@@ -260,13 +260,20 @@ def cmd_export(args, out: _Out) -> int:
             from .report import report_of
 
             backend = "xnnpack" if suffix == ".pte" else ("qnnpack" if args.target == "mobile_cpu" else "x86")
-            with step(f"calibrating int8 ({backend}) on {args.calib} random clips"):
-                clips = [tuple(zoo.random_clips(t.shape, seed=1000 + i) for t in subject.inputs)
-                         for i in range(args.calib)]
-                model = quantize(fp32, clips, backend=backend)
+            source = _calib_source(args, subject)
+            with step(f"calibrating int8 ({backend}) on {args.calib} {source} clips"):
+                if source == "synthetic":
+                    clips, labelled = _task_data(subject, args.calib, args.eval)
+                else:
+                    clips = [tuple(zoo.random_clips(t.shape, seed=1000 + i) for t in subject.inputs)
+                             for i in range(args.calib)]
+                    labelled = None
+                model = quantize(fp32, clips, backend=backend, eval_data=labelled)
             sqnr = provenance_of(model).output_sqnr_db
-            info.update(precision="int8", backend=backend, output_sqnr_db=sqnr,
-                        top1_agreement=report_of(model).extra.get("top1_agreement"))
+            extra = report_of(model).extra
+            info.update(precision="int8", backend=backend, output_sqnr_db=sqnr, calib_data=source,
+                        top1_agreement=extra.get("top1_agreement"),
+                        **{k: extra[k] for k in ("eval_clips", "fp32_top1", "int8_top1", "eval_sqnr_db") if k in extra})
             if not sqnr >= args.sqnr_floor:
                 raise _Quality(f"int8 output SQNR {sqnr} dB vs fp32 is below --sqnr-floor "
                                f"{args.sqnr_floor} dB: calibrate on more clips (--calib), or quantize in Python "
@@ -277,13 +284,34 @@ def cmd_export(args, out: _Out) -> int:
     out.emit(info)
     out.print(f"wrote {path} ({info['bytes'] / 1e6:.2f} MB, {info['format']}, {info['precision']}, "
               f"target {args.target}, input {tuple(subject.inputs[0].shape)})")
-    for key in ("check", "output_sqnr_db", "top1_agreement"):
+    for key in ("check", "output_sqnr_db", "top1_agreement", "eval_clips", "fp32_top1", "int8_top1", "eval_sqnr_db"):
         if info.get(key) not in (None, [], ""):
             out.print(f"  {key}: {info[key]}")
-    if args.int8:
+    if args.int8 and info["calib_data"] == "random":
         out.print("  calibrated on random clips: for real accuracy, quantize with your data in Python "
                   "(fxaccel.quantize), see docs/int8.md")
     return EXIT_OK
+
+
+def _calib_source(args, subject) -> str:
+    """Where int8 calibration clips come from: ``--calib-data``, else the model's own task, else random."""
+    source = args.calib_data or ("synthetic" if subject.task == "synthetic" else "random")
+    if source == "synthetic":
+        shape = subject.inputs[0].shape
+        if len(shape) != 5 or shape[1] != 3 or shape[3] != shape[4] or shape[2] < 4 or shape[3] < 16:
+            raise _Usage(f"--calib-data synthetic makes clips (N, 3, T, S, S) with T >= 4 and S >= 16; the "
+                         f"model's input is {tuple(shape)}: use --calib-data random")
+    return source
+
+
+def _task_data(subject, n_calib: int, n_eval: int):
+    """Synthetic train clips to calibrate on (the input's batch size) and labelled test clips."""
+    from .zoo import synthetic
+
+    n, _, t, s, _ = subject.inputs[0].shape
+    calib = [(x,) for x, _ in synthetic.clips("train", n=n_calib * n, batch=n, frames=t, crop=s)]
+    labelled = synthetic.clips("test", n=n_eval, batch=n, frames=t, crop=s) if n_eval else None
+    return calib, labelled
 
 
 def _write(model, subject, path: Path, fmt: str | None) -> dict[str, Any]:
@@ -385,14 +413,20 @@ def _latency(out: _Out, subject, rows, args, extra: dict | None = None) -> None:
     machine = machine_info(args.threads)
     out.emit({"model": subject.name, "input_shape": _shape(subject), "machine": machine,
               "repeats": args.repeats, "warmup": args.warmup, "rows": [r.to_dict() for r in rows], **(extra or {})})
+    accuracy = any(r.top1 is not None for r in rows)
     table = []
     for r in rows:
         table.append((r.form, r.runtime, r.precision,
                       None if r.median_ms is None else f"{r.median_ms:.2f}",
                       None if r.speedup is None else f"{r.speedup:.2f}x",
-                      None if r.gflops is None else f"{r.gflops:.1f}", r.note))
+                      None if r.gflops is None else f"{r.gflops:.1f}",
+                      *([None if r.top1 is None else f"{r.top1:.1%}"] if accuracy else []), r.note))
+    columns = ("form", "runtime", "precision", "median ms", "speedup", "GFLOP/s",
+               *(["top-1"] if accuracy else []), "note")
     out.print(_table(f"{subject.name}, input {tuple(subject.inputs[0].shape)}: median of {args.repeats} run(s)",
-                     ("form", "runtime", "precision", "median ms", "speedup", "GFLOP/s", "note"), table))
+                     columns, table))
+    if accuracy:
+        out.print(f"top-1 on {getattr(args, 'eval', '?')} test clips of the synthetic task (fxaccel.zoo.synthetic)")
     out.print(f"machine: {machine['cpu']}, {machine['threads']} thread(s) of {machine['cores']} cores, "
               f"torch {machine['torch']}, loadavg {machine['loadavg'][0]:.2f}")
     if machine["loadavg"][0] > max(0.5, 0.25 * (machine["cores"] or 1)):
@@ -405,11 +439,15 @@ def cmd_run(args, out: _Out) -> int:
     from .report import report_of
 
     _check_counts(args)
-    forms = ["vanilla", "x86"] + ([] if args.no_pte else ["pte"])
-    with out.progress(5 + 2 * len(forms)) as step:
+    with out.progress(None) as step:
         with step(f"building {args.model}"):
             subject = _subject(args)
-        builder = FormBuilder(subject.model, subject.inputs, args.out_dir, stem=safe_stem(subject.name))
+        calib_data = labelled = None
+        if _calib_source(args, subject) == "synthetic":  # labelled clips: an int8 row and a top-1 column
+            calib_data, labelled = _task_data(subject, args.calib, args.eval)
+        forms = ["vanilla", "x86"] + ([] if args.no_pte else ["pte"] + (["pte_int8"] if calib_data else []))
+        builder = FormBuilder(subject.model, subject.inputs, args.out_dir, stem=safe_stem(subject.name),
+                              calib_data=calib_data)
         with step("transmuting"):
             gm = builder.get("transmuted")
         with step("deploying for mobile_cpu"):
@@ -417,7 +455,7 @@ def cmd_run(args, out: _Out) -> int:
         with step("deploying for x86"):
             builder.get("x86")
         rows = bench(subject.model, subject.inputs, forms, name=subject.name, repeats=args.repeats,
-                     warmup=args.warmup, threads=args.threads, step=step, builder=builder)
+                     warmup=args.warmup, threads=args.threads, step=step, builder=builder, eval_data=labelled)
     trep = report_of(gm)
     summary = {"coverage": trep.coverage, "blocks": _blocks_summary(gm), "opaque": [o.path for o in trep.opaque],
                "deploy": {t: report_of(builder.built(f)).extra for t, f in (("mobile_cpu", "mobile"), ("x86", "x86"))}}
@@ -472,6 +510,14 @@ def _target(p: argparse.ArgumentParser, default: str = "mobile_cpu", required: b
                         f"x86: oneDNN (Conv3d kept, BN folded){'' if required else f' (default: {default})'}")
 
 
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--calib-data", choices=("random", "synthetic"), default=None,
+                   help="int8 calibration clips: random, or the synthetic task's train clips (default: "
+                        "synthetic for a model trained on it, e.g. x3d_xs_synthetic, else random)")
+    p.add_argument("--eval", type=int, default=200, metavar="N",
+                   help="with synthetic data: labelled test clips to measure top-1 on (default 200, 0: none)")
+
+
 def _timing(p: argparse.ArgumentParser, repeats: int) -> None:
     g = p.add_argument_group("timing")
     g.add_argument("--threads", type=int, default=None, help="torch / ExecuTorch threads (default: torch's)")
@@ -512,6 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
             [_model_args(DEFAULT_MODEL)])
     p.add_argument("--out-dir", default=".", help="where the .pte goes (default: the current directory)")
     p.add_argument("--no-pte", action="store_true", help="skip the ExecuTorch export")
+    p.add_argument("--calib", type=int, default=8, metavar="N",
+                   help="with synthetic data: calibration clips for the int8 .pte row (default 8)")
+    _data_args(p)
     _timing(p, repeats=10)
     p.set_defaults(func=cmd_run)
 
@@ -542,7 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT", help="output file: .pte, .ptl or .pt")
     _target(p)
     p.add_argument("--int8", action="store_true", help="quantize to int8 (xnnpack for .pte, qnnpack/x86 for TorchScript)")
-    p.add_argument("--calib", type=int, default=8, metavar="N", help="random calibration clips for --int8 (default 8)")
+    p.add_argument("--calib", type=int, default=8, metavar="N", help="calibration clips for --int8 (default 8)")
+    _data_args(p)
     p.add_argument("--sqnr-floor", type=float, default=USABLE_SQNR_DB, metavar="DB",
                    help="with --int8: the least output SQNR (dB) of the int8 model vs fp32 on the calibration "
                         f"clips (default {USABLE_SQNR_DB:g}: below it the int8 model is broken)")

@@ -52,6 +52,7 @@ class Subject:
     model: nn.Module | None
     inputs: tuple[torch.Tensor, ...]
     path: Path | None = None
+    task: str | None = None  # labelled data the model was trained on (zoo.ZooEntry.task)
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -100,7 +101,7 @@ def _zoo(name: str, shape, seed: int) -> Subject:
                         "only) a .pte/.ptl/.pt file") from None
     model = entry.factory()
     x = zoo.random_clips(shape, seed=seed) if shape is not None else entry.example_input(batch=1, seed=seed)
-    return Subject(name, "zoo", model, (x,))
+    return Subject(name, "zoo", model, (x,), task=entry.task)
 
 
 def split_call(spec: str) -> tuple[str, tuple, dict]:
