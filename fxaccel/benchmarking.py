@@ -216,6 +216,7 @@ def bench(
     ceiling_gflops: float | None = None,
     step: Step = _no_step,
     builder: FormBuilder | None = None,
+    calib_data: list | None = None,
     eval_data: list | None = None,
 ) -> list[Row]:
     """Build and time ``forms`` of ``model`` on ``inputs``; one :class:`Row` per form, in order.
@@ -226,8 +227,9 @@ def bench(
     is entered around each build and each timing (progress bars). ``calib``/``sqnr_floor``: the
     random calibration clips and the accepted SQNR (dB, vs the fp32 deploy form) of ``pte_int8``.
     Pass a :class:`FormBuilder` as ``builder`` to keep what was built (``workdir``, ``calib`` and
-    ``sqnr_floor`` are then the builder's). ``eval_data``: labelled batches ``(clips, labels)``;
-    each row then carries the form's top-1 on them (``Row.top1``).
+    ``sqnr_floor`` are then the builder's). ``calib_data``: real clips to calibrate ``pte_int8`` on
+    instead of random ones; ``eval_data``: labelled batches ``(clips, labels)``; each row then
+    carries the form's top-1 on them (``Row.top1``).
     """
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
@@ -237,7 +239,8 @@ def bench(
         if builder is None:
             if workdir is None:
                 workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="fxaccel-bench-"))
-            builder = FormBuilder(model, inputs, workdir, stem=safe_stem(name), calib=calib, sqnr_floor=sqnr_floor)
+            builder = FormBuilder(model, inputs, workdir, stem=safe_stem(name), calib=calib, sqnr_floor=sqnr_floor,
+                                  calib_data=calib_data)
         with step("counting FLOPs"):
             flops = model_flops(model.eval(), inputs)
         rows = []

@@ -187,7 +187,7 @@ def cmd_zoo(args, out: _Out) -> int:
         rows.append({"name": name, "input_shape": list(entry.example_input(batch=1).shape),
                      "description": entry.description})
     out.emit({"models": rows, "default": DEFAULT_MODEL})
-    out.print(_table("fxaccel zoo (vanilla models, random weights with realistic BN)",
+    out.print(_table("fxaccel zoo (vanilla models; random weights with realistic BN unless trained)",
                      ("name", "input (N, C, T, H, W)", "description"),
                      [(r["name"], tuple(r["input_shape"]), r["description"]) for r in rows]))
     return EXIT_OK

@@ -54,7 +54,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="thread counts (default: 1 2; --smoke: torch's current count)")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--calib", type=int, default=8, help="random calibration clips for pte_int8")
+    ap.add_argument("--calib", type=int, default=8, help="calibration clips for pte_int8 (random, or the "
+                    "synthetic task's train clips for a model trained on it)")
+    ap.add_argument("--eval", type=int, default=1000, help="test clips for the top-1 column of a model trained "
+                    "on the synthetic task (x3d_xs_synthetic)")
     ap.add_argument("--input-shape", default=None, help="override every model's input (smoke tests)")
     ap.add_argument("--out", default=None, help="directory for benchmarks.md/.png (default: docs/; "
                                                 "--smoke: a temporary directory)")
@@ -73,6 +76,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown:
         ap.error(f"unknown form(s) {unknown}; known: {', '.join(FORMS)}")
     return args
+
+
+def _task_data(name: str, args):
+    """(calibration clips, labelled test clips) for a zoo model trained on a task, else (None, None)."""
+    if name.startswith("torchvision:") or zoo.get(name).task != "synthetic":
+        return None, None
+    from fxaccel.zoo import synthetic
+
+    calib = [(c,) for c, _ in synthetic.clips("train", n=args.calib, batch=1)]
+    return calib, synthetic.clips("test", n=args.eval, batch=50)
 
 
 def _subject(name: str, shape):
@@ -95,11 +108,12 @@ def run(args, command: str) -> dict:
         for name in args.models:
             model, x = _subject(name, parse_shape(args.input_shape) if args.input_shape else None)
             inputs[name] = tuple(x.shape)
+            calib_data, labelled = _task_data(name, args)
             for threads in args.threads:
                 print(f"{name}, {threads} thread(s): {', '.join(args.forms)}", file=sys.stderr, flush=True)
                 rows += bench(model, (x,), args.forms, name=name, repeats=args.repeats, warmup=args.warmup,
                               threads=threads, workdir=Path(work) / name, calib=args.calib,
-                              ceiling_gflops=ceilings[threads])
+                              ceiling_gflops=ceilings[threads], calib_data=calib_data, eval_data=labelled)
     return {"command": command, "rows": rows, "inputs": inputs, "ceilings": ceilings, "machine": machine_info(max(args.threads)),
             "loadavg_before": loadavg_before, "loadavg_after": os.getloadavg(), "args": args}
 
@@ -127,15 +141,22 @@ def markdown(result: dict, png_name: str) -> str:
         f"- load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in result['loadavg_before'])}; "
         f"after: {', '.join(f'{v:.2f}' for v in result['loadavg_after'])}",
         "", "## Latency", "",
+    ]
+    accuracy = any(r.top1 is not None for r in result["rows"])
+    if accuracy:
+        lines += [f"top-1: on {args.eval} test clips of the synthetic task (fxaccel.zoo.synthetic); pte_int8 is "
+                  f"calibrated on {args.calib} of its train clips.", ""]
+    lines += [
         "| model | form | runtime | precision | threads | median ms | speedup vs vanilla eager | GFLOP/s "
-        "| share of matmul ceiling | note |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---|",
+        "| share of matmul ceiling |" + (" top-1 |" if accuracy else "") + " note |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|" + ("---:|" if accuracy else "") + "---|",
     ]
     for r in result["rows"]:
         lines.append(f"| {r.model} | {r.form} | {r.runtime} | {r.precision} | {r.threads or '-'} | "
                      f"{_fmt(r.median_ms, '.2f')} | {_fmt(r.speedup, '.2f', 'x')} | {_fmt(r.gflops, '.1f')} | "
                      f"{_fmt(None if r.ceiling_share is None else 100 * r.ceiling_share, '.1f', '%')} | "
-                     f"{r.note.replace('|', '/')} |")
+                     + (f"{_fmt(None if r.top1 is None else 100 * r.top1, '.1f', '%')} | " if accuracy else "")
+                     + f"{r.note.replace('|', '/')} |")
     lines += ["", f"![Median latency by form]({png_name})", "", "## Forms", ""]
     lines += [f"- `{f.name}` ({f.runtime}, {f.precision}): {f.description}" for f in FORMS.values()
               if f.name in args.forms]

@@ -33,7 +33,7 @@ from torch import nn
 
 __all__ = [
     "MODELS", "ZooEntry", "create", "example_input", "get", "load_weights", "names",
-    "random_clips", "realistic_bn", "x3d",
+    "random_clips", "realistic_bn", "synthetic", "x3d",
 ]
 
 
@@ -148,17 +148,21 @@ def _finish(model: nn.Module, *, weights, clip_shape, seed: int, n_clips: int = 
 from . import csn as _csn  # noqa: E402  (helpers above must exist before the submodules load)
 from . import r2plus1d as _r2plus1d  # noqa: E402
 from . import resnet3d as _resnet3d  # noqa: E402
+from . import synthetic  # noqa: E402
 from . import x3d as _x3d  # noqa: E402
 
 x3d = _x3d.x3d  # package-level name, as in ``from fxaccel.zoo import x3d``
 
 
 class ZooEntry(NamedTuple):
-    """One registered model: ``factory(num_classes=..., seed=...)``, its example clip, what it is."""
+    """One registered model: ``factory(num_classes=..., seed=...)``, its example clip, what it is;
+    ``task``: the labelled data it was trained on (``"synthetic"``: :mod:`fxaccel.zoo.synthetic`),
+    ``None`` for random weights."""
 
     factory: Callable[..., nn.Module]
     example_input: Callable[..., torch.Tensor]
     description: str
+    task: str | None = None
 
 
 MODELS: dict[str, ZooEntry] = {
@@ -175,6 +179,10 @@ MODELS: dict[str, ZooEntry] = {
                             "3-D ResNet-50 (bottlenecks, 1x3x3 early / 3x1x1+1x3x3 late), narrow"),
     "r2plus1d_18": ZooEntry(_r2plus1d.r2plus1d_18, _r2plus1d.example_input,
                             "R(2+1)D-18: every 3x3x3 conv as 1x3x3 spatial then 3x1x1 temporal"),
+    "x3d_xs_synthetic": ZooEntry(
+        functools.partial(_x3d.x3d, "XS", weights="synthetic"), synthetic.example_input,
+        f"X3D-XS trained on fxaccel's synthetic video task ({len(synthetic.CLASSES)} classes), "
+        f"{synthetic.FRAMES} frames at {synthetic.CROP}x{synthetic.CROP}", task="synthetic"),
     "csn_26": ZooEntry(_csn.csn_26, _csn.example_input,
                        "ir-CSN-26: bottlenecks with depthwise 3x3x3 between 1x1x1 convs"),
 }

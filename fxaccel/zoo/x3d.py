@@ -26,7 +26,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["SIZES", "X3D", "X3DSize", "example_input", "round_repeats", "round_width", "x3d"]
+__all__ = ["SHIPPED_WEIGHTS", "SIZES", "X3D", "X3DSize", "example_input", "round_repeats", "round_width",
+           "shipped_weights", "x3d"]
 
 
 class X3DSize(NamedTuple):
@@ -198,24 +199,66 @@ class X3D(nn.Module):
 
 
 def _size(size: str) -> X3DSize:
-    try:
-        return SIZES[size.upper()]
-    except (KeyError, AttributeError):
-        raise ValueError(f"unknown X3D size {size!r}; choose one of {', '.join(SIZES)}") from None
+    return SIZES[_size_key(size)]
 
 
-def x3d(size: str = "XS", num_classes: int = 400, weights: str | os.PathLike | None = None,
+def _size_key(size: str) -> str:
+    key = size.upper() if isinstance(size, str) else size
+    if key not in SIZES:
+        raise ValueError(f"unknown X3D size {size!r}; choose one of {', '.join(SIZES)}")
+    return key
+
+
+SHIPPED_WEIGHTS: dict[tuple[str, str], tuple[str, str]] = {
+    ("XS", "synthetic"): ("x3d_xs_synthetic.pt", "1832b3f1449dbd0288b9ed3aa123c4ec92f74f411c510289cb855534763b61f1"),
+}
+"""Checkpoints that ship inside the package, by ``(size, name)``: file under ``fxaccel/zoo/weights/``
+and its sha256. ``synthetic``: trained on :mod:`fxaccel.zoo.synthetic` (10 classes, clips
+``(3, 4, 64, 64)``) by ``tools/train_zoo.py``, stored in half precision; docs/int8.md has the
+command, the training time and its test top-1."""
+
+
+def shipped_weights(size: str, name: str):
+    """The local path of a shipped checkpoint, after checking its sha256 (a clear error otherwise)."""
+    import hashlib
+    from pathlib import Path
+
+    key = (_size_key(size), name)
+    if key not in SHIPPED_WEIGHTS:
+        known = ", ".join(f"x3d({s!r}, weights={n!r})" for s, n in SHIPPED_WEIGHTS)
+        raise ValueError(f"no shipped weights {name!r} for X3D-{key[0]}; shipped: {known}. "
+                         "Pass a local checkpoint path instead")
+    file, digest = SHIPPED_WEIGHTS[key]
+    path = Path(__file__).parent / "weights" / file
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing from this install of fxaccel; reinstall it "
+                                "(the weights are package data)")
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    if found != digest:
+        raise ValueError(f"{path} has sha256 {found}, expected {digest}: the file is damaged or was "
+                         "replaced; reinstall fxaccel (or retrain with tools/train_zoo.py)")
+    return path
+
+
+def x3d(size: str = "XS", num_classes: int | None = None, weights: str | os.PathLike | None = None,
         seed: int = 0) -> X3D:
     """Build X3D-``size`` ("XS", "S", "M", "L") in eval mode.
 
     With ``weights=None`` the weights are random (torch's default init, seeded by ``seed``) and BN
     statistics realistic (see ``fxaccel.zoo.realistic_bn``; calibrated on two random clips, at
-    most 160x160 to keep M and L quick to build). With ``weights`` a local state-dict checkpoint
-    is loaded strictly (``weights_only=True``); mismatched keys raise a ``ValueError``.
+    most 160x160 to keep M and L quick to build); ``num_classes`` defaults to Kinetics' 400. With
+    ``weights="synthetic"`` the shipped checkpoint trained on :mod:`fxaccel.zoo.synthetic` is
+    loaded (10 classes; input clips ``(N, 3, 4, 64, 64)``); any other ``weights`` is a local
+    state-dict checkpoint, loaded strictly (``weights_only=True``); mismatched keys raise a
+    ``ValueError``.
     """
     from fxaccel.zoo import _finish
 
     spec = _size(size)
+    if isinstance(weights, str) and weights in {name for _, name in SHIPPED_WEIGHTS}:
+        weights = shipped_weights(size, weights)
+        num_classes = 10 if num_classes is None else num_classes
+    num_classes = 400 if num_classes is None else num_classes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = X3D(spec.depth_factor, num_classes)
