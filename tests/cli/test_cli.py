@@ -437,3 +437,34 @@ def test_report_why_explains_a_rule(capsys):
     assert code == 0 and "conv_bn_act (transmute): matched" in out and "conv output has 2 users" in out
     code, out, err = run(capsys, "report", spec, "--input-shape", SHAPE, "--why", "no_such_rule")
     assert code == 2 and "no pass named 'no_such_rule'" in out + err
+
+
+# --- the trained model: calibration on the synthetic task, top-1 beside SQNR and latency --------------
+
+def test_export_int8_of_the_trained_model_calibrates_on_its_task_and_reports_top1(capsys, tmp_path):
+    out_file = tmp_path / "trained_int8.ptl"
+    data = run_json(capsys, "export", "x3d_xs_synthetic", out_file, "--int8", "--calib", "2", "--eval", "20")
+    assert data["calib_data"] == "synthetic" and data["eval_clips"] == 20
+    assert data["fp32_top1"] >= 0.9 and data["int8_top1"] >= data["fp32_top1"] - 0.1
+    assert data["eval_sqnr_db"] > 15 and out_file.is_file()
+
+
+def test_export_int8_of_a_random_model_says_its_calibration_is_random(capsys, tmp_path):
+    code, out, err = run(capsys, "export", TINY, tmp_path / "t.pt", "--input-shape", SHAPE, "--target", "x86",
+                         "--int8", "--calib", "2")
+    assert code == 0, err
+    assert "calibrated on random clips" in out and "int8_top1" not in out
+
+
+def test_synthetic_calibration_needs_a_video_input_it_can_make(capsys, tmp_path):
+    code, _, err = run(capsys, "export", TINY, tmp_path / "t.pt", "--input-shape", "1,3,2,16,16", "--target", "x86",
+                       "--int8", "--calib-data", "synthetic")
+    assert code == 2 and "--calib-data random" in err
+
+
+def test_run_on_the_trained_model_shows_top1(capsys, tmp_path):
+    data = run_json(capsys, "run", "x3d_xs_synthetic", "--no-pte", "--eval", "20", "--repeats", "1", "--warmup", "0",
+                    "--out-dir", tmp_path)
+    rows = {r["form"]: r for r in data["rows"]}
+    assert set(rows) == {"vanilla", "x86"}
+    assert rows["vanilla"]["top1"] >= 0.9 and rows["x86"]["top1"] == rows["vanilla"]["top1"]
