@@ -17,7 +17,10 @@ Both measure what int8 costs, on the calibration inputs, into the report (``repo
 output SQNR vs the fp32 model, top-1 agreement, and per-layer SQNR (each int8 conv / linear on
 the int8 model's own input to it, against the fp32 layer on that same input: the error *this*
 layer adds, not the error it inherits). ``keep_float=k`` re-quantizes with the ``k`` worst layers
-by that measure kept in fp32.
+by that measure kept in fp32. With labelled ``eval_data`` the report also has top-1 of fp32 and
+int8 and the SQNR on those clips, and ``keep_float="auto"`` finds the fewest worst layers to keep in
+fp32 for a top-1 / SQNR budget: SQNR alone cannot judge a network whose logits barely depend on
+its input (random weights), accuracy on labelled clips can (docs/int8.md).
 
 Stability: public (``quantize``, ``BACKENDS``); the report's ``layers`` / ``extra`` keys may grow.
 """

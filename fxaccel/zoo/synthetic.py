@@ -33,7 +33,7 @@ its generator seeds from a range the ``"train"`` split never reaches.
 >>> bool(data[13][0].eq(clip).all())  # deterministic
 True
 
-Stability: public (``SyntheticVideo``, ``CLASSES``, ``clips``).
+Stability: public (``SyntheticVideo``, ``CLASSES``, ``clips``, ``example_input``, ``pair_of``).
 """
 from __future__ import annotations
 
