@@ -309,7 +309,7 @@ def _task_data(subject, n_calib: int, n_eval: int):
     from .zoo import synthetic
 
     n, _, t, s, _ = subject.inputs[0].shape
-    calib = [(x,) for x, _ in synthetic.clips("train", n=n_calib * n, batch=n, frames=t, crop=s)]
+    calib = synthetic.clips("train", n=n_calib * n, batch=n, frames=t, crop=s)  # quantize ignores the labels
     labelled = synthetic.clips("test", n=n_eval, batch=n, frames=t, crop=s) if n_eval else None
     return calib, labelled
 

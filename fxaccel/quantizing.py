@@ -138,8 +138,8 @@ def quantize(
             qmodel, report, layers = flow.quantize(model, items, skips, target, show)
     for lay in layers:
         if not lay["int8"]:
-            lay["reason"] = lay.get("reason") or next(
-                (r for s, r in skips.items() if lay["name"] == s or lay["name"].startswith(s + ".")), None)
+            lay["reason"] = next((r for s, r in skips.items() if lay["name"] == s or lay["name"].startswith(s + ".")),
+                                 lay.get("reason"))
 
     with torch.no_grad():  # not inputs.run: exported (pt2e) modules refuse .eval()
         outs = [qmodel(*it) for it in items]
@@ -300,22 +300,27 @@ def _collect_labelled(data, n_inputs: int | None) -> list[tuple[tuple, torch.Ten
 
 
 class _Evaluation:
-    """Top-1 and output SQNR on labelled data; the fp32 figures are computed once."""
+    """Top-1 and output SQNR on labelled data; the fp32 figures are computed once, and each int8
+    model is measured once (``keep_float="auto"`` and the final report read the same figures)."""
 
     def __init__(self, model: nn.Module, labelled: list):
         self.labelled = labelled
         self.refs = [run(model, inputs, what=f"{type(model).__name__} on eval_data") for inputs, _ in labelled]
         self.fp32_top1 = self._accuracy(self.refs)
+        self._measured: dict[int, tuple[Any, dict[str, Any]]] = {}  # id -> (model, figures): the model pins the id
 
     def _accuracy(self, outs) -> float:
         right = sum((_tensors(o)[0].argmax(-1) == labels).sum().item() for o, (_, labels) in zip(outs, self.labelled))
         return right / sum(len(labels) for _, labels in self.labelled)
 
     def measure(self, qmodel) -> dict[str, Any]:
-        outs = [_batched(qmodel, inputs) for inputs, _ in self.labelled]
-        return {"eval_clips": sum(len(labels) for _, labels in self.labelled),
+        if id(qmodel) not in self._measured:
+            outs = [_batched(qmodel, inputs) for inputs, _ in self.labelled]
+            self._measured[id(qmodel)] = (qmodel, {
+                "eval_clips": sum(len(labels) for _, labels in self.labelled),
                 "fp32_top1": round(self.fp32_top1, 4), "int8_top1": round(self._accuracy(outs), 4),
-                "eval_sqnr_db": round(_output_sqnr(self.refs, outs), 2)}
+                "eval_sqnr_db": round(_output_sqnr(self.refs, outs), 2)})
+        return dict(self._measured[id(qmodel)][1])
 
 
 def _batched(model, inputs: tuple):

@@ -84,7 +84,7 @@ def _task_data(name: str, args):
         return None, None
     from fxaccel.zoo import synthetic
 
-    calib = [(c,) for c, _ in synthetic.clips("train", n=args.calib, batch=1)]
+    calib = synthetic.clips("train", n=args.calib, batch=1)  # quantize ignores the labels
     return calib, synthetic.clips("test", n=args.eval, batch=50)
 
 

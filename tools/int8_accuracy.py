@@ -59,7 +59,7 @@ def main(argv=None) -> None:
 
     model = x3d("XS", weights="synthetic")
     x = synthetic.example_input()
-    calib = [(c,) for c, _ in synthetic.clips("train", n=args.calib, batch=1)]
+    calib = synthetic.clips("train", n=args.calib, batch=1)  # quantize ignores the labels
     labelled = synthetic.clips("test", n=args.eval, batch=50)
     forms = {"mobile_cpu": fxaccel.deploy(model, x, target="mobile_cpu"), "x86": fxaccel.deploy(model, x, target="x86")}
     with torch.no_grad():

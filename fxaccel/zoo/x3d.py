@@ -257,7 +257,9 @@ def x3d(size: str = "XS", num_classes: int | None = None, weights: str | os.Path
     spec = _size(size)
     if isinstance(weights, str) and weights in {name for _, name in SHIPPED_WEIGHTS}:
         weights = shipped_weights(size, weights)
-        num_classes = 10 if num_classes is None else num_classes
+        from fxaccel.zoo.synthetic import CLASSES
+
+        num_classes = len(CLASSES) if num_classes is None else num_classes
     num_classes = 400 if num_classes is None else num_classes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
