@@ -4,7 +4,7 @@
     fxaccel zoo                         # the built-in models
     fxaccel transmute x3d_xs            # what each transmute pass did
     fxaccel deploy x3d_xs --target x86
-    fxaccel export x3d_xs x3d_xs.pte [--int8 --calib 8]
+    fxaccel export x3d_xs x3d_xs.pte [--int8 --calib 8 | --fp16]   # or x3d_xs.tflite (LiteRT)
     fxaccel report x3d_xs --svg graph.svg
     fxaccel bench x3d_xs --forms vanilla,x86,pte --threads 1
     fxaccel bench x3d_xs.pte --input-shape 1,3,4,160,160
@@ -232,19 +232,23 @@ def _print_layers(out: _Out, rep) -> None:
 
 
 def cmd_export(args, out: _Out) -> int:
+    import torch
+
     from . import zoo
 
     path = Path(args.out)
     suffix = path.suffix
-    if suffix not in (".pte", ".ptl", ".pt"):
-        raise _Usage(f"cannot tell the format of {args.out!r}: end it in .pte (ExecuTorch), .ptl (TorchScript "
-                     "lite) or .pt (TorchScript, or NNAPI with --format nnapi)")
+    if suffix not in (".pte", ".tflite", ".ptl", ".pt"):
+        raise _Usage(f"cannot tell the format of {args.out!r}: end it in .pte (ExecuTorch), .tflite (LiteRT), "
+                     ".ptl (TorchScript lite) or .pt (TorchScript, or NNAPI with --format nnapi)")
+    if args.fp16 and (suffix != ".pte" or args.int8):
+        raise _Usage("--fp16 writes an fp16 .pte (XNNPACK's fp16 kernels): use a .pte path and no --int8")
     if args.format == "nnapi" and (suffix != ".pt" or args.int8):
         raise _Usage("--format nnapi writes an fp32 TorchScript file wrapping the NNAPI model: use a .pt path "
                      "and no --int8")
-    if (suffix == ".pte" or args.format == "nnapi") and args.target != "mobile_cpu":
-        raise _Usage(f"{'a .pte runs on ExecuTorch+XNNPACK' if suffix == '.pte' else 'NNAPI'}, which has no "
-                     "3-D convolution: use --target mobile_cpu")
+    if (suffix in (".pte", ".tflite") or args.format == "nnapi") and args.target != "mobile_cpu":
+        runtime = {".pte": "a .pte runs on ExecuTorch+XNNPACK", ".tflite": "a .tflite runs on LiteRT"}.get(suffix, "NNAPI")
+        raise _Usage(f"{runtime}, which has no 3-D convolution: use --target mobile_cpu")
     if args.calib < 1:
         raise _Usage(f"--calib must be at least 1, got {args.calib}")
     steps = 3 + (1 if args.int8 else 0)
@@ -253,13 +257,15 @@ def cmd_export(args, out: _Out) -> int:
             subject = _subject(args)
         with step(f"deploying for {args.target}"):
             fp32 = _deploy(subject.model, subject, args.target)
-        model, info = fp32, {"format": args.format or suffix[1:], "target": args.target, "precision": "fp32"}
+        model, info = fp32, {"format": args.format or suffix[1:], "target": args.target,
+                             "precision": "fp16" if args.fp16 else "fp32"}
         if args.int8:
             from .provenance import provenance_of
             from .quantizing import quantize
             from .report import report_of
 
-            backend = "xnnpack" if suffix == ".pte" else ("qnnpack" if args.target == "mobile_cpu" else "x86")
+            backend = {".pte": "xnnpack", ".tflite": "litert"}.get(
+                suffix, "qnnpack" if args.target == "mobile_cpu" else "x86")
             source = _calib_source(args, subject)
             with step(f"calibrating int8 ({backend}) on {args.calib} {source} clips"):
                 if source == "synthetic":
@@ -279,7 +285,7 @@ def cmd_export(args, out: _Out) -> int:
                                f"{args.sqnr_floor} dB: calibrate on more clips (--calib), or quantize in Python "
                                "with keep_float= / skip= (docs/int8.md)")
         with step(f"writing {path.name}"):
-            info.update(_write(model, subject, path, args.format))
+            info.update(_write(model, subject, path, args.format, torch.float16 if args.fp16 else torch.float32))
     info.update(model=subject.name, input_shape=_shape(subject), path=str(path), bytes=path.stat().st_size)
     out.emit(info)
     out.print(f"wrote {path} ({info['bytes'] / 1e6:.2f} MB, {info['format']}, {info['precision']}, "
@@ -314,11 +320,11 @@ def _task_data(subject, n_calib: int, n_eval: int):
     return calib, labelled
 
 
-def _write(model, subject, path: Path, fmt: str | None) -> dict[str, Any]:
+def _write(model, subject, path: Path, fmt: str | None, dtype=None) -> dict[str, Any]:
     """``fxaccel.export``: the lower stage, the writer, and the load-back check (raises on mismatch)."""
     from .exporting import export
 
-    export(model, subject.inputs, path, format=fmt)
+    export(model, subject.inputs, path, format=fmt, **({"dtype": dtype} if dtype is not None else {}))
     return {"check": "loaded back and compared with the model: ok"}
 
 
@@ -583,14 +589,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="append", default=[], metavar="PASS", help="a deploy pass not to run (repeatable)")
     p.set_defaults(func=cmd_deploy)
 
-    p = add("export", "write a .pte / .ptl / .pt artifact",
+    p = add("export", "write a .pte / .tflite / .ptl / .pt artifact",
             "Deploy MODEL and write OUT with fxaccel.export: .pte (ExecuTorch + XNNPACK, needs\n"
-            "fxaccel[executorch]), .ptl (TorchScript lite interpreter), .pt (TorchScript; NNAPI with\n"
-            "--format nnapi). The artifact is loaded back and checked against the model it was written\n"
+            "fxaccel[executorch]), .tflite (LiteRT, needs fxaccel[litert]), .ptl (TorchScript lite\n"
+            "interpreter), .pt (TorchScript; NNAPI with --format nnapi). The artifact is loaded back and checked against the model it was written\n"
             "from (fp32: relative error; int8: SQNR).", [_model_args()])
-    p.add_argument("out", metavar="OUT", help="output file: .pte, .ptl or .pt")
+    p.add_argument("out", metavar="OUT", help="output file: .pte, .tflite, .ptl or .pt")
     _target(p)
-    p.add_argument("--int8", action="store_true", help="quantize to int8 (xnnpack for .pte, qnnpack/x86 for TorchScript)")
+    p.add_argument("--int8", action="store_true",
+                   help="quantize to int8 (xnnpack for .pte, litert for .tflite, qnnpack/x86 for TorchScript)")
+    p.add_argument("--fp16", action="store_true", help="a .pte in half precision (ARMv8.2+ phones; slow on most x86)")
     p.add_argument("--calib", type=int, default=8, metavar="N", help="calibration clips for --int8 (default 8)")
     _data_args(p)
     p.add_argument("--sqnr-floor", type=float, default=USABLE_SQNR_DB, metavar="DB",

@@ -5,6 +5,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import fx, nn
 
 from .inputs import as_input_tuple
@@ -14,8 +15,8 @@ from .provenance import Provenance, mark, provenance_of
 from .report import Report, attach, report_or_none
 from .targets import get_target
 
-FORMATS = {".pte": "executorch", ".ptl": "torchscript_lite", ".pt": "torchscript"}
-_ALL = ("executorch", "torchscript_lite", "torchscript", "nnapi")
+FORMATS = {".pte": "executorch", ".ptl": "torchscript_lite", ".pt": "torchscript", ".tflite": "litert"}
+_ALL = ("executorch", "torchscript_lite", "torchscript", "nnapi", "litert")
 INT8_SQNR_FLOOR = 25.0
 """dB an int8 artifact must reach against the int8 eager model it was written from (the same
 quantized math, run by other kernels: rounding differs slightly, nothing else), unless that model's
@@ -50,9 +51,19 @@ def _format(path: Path, fmt: str | None) -> str:
         return FORMATS[path.suffix]
     except KeyError:
         raise ValueError(
-            f"cannot tell the export format of {str(path)!r}: use a .pte (ExecuTorch + XNNPACK), .ptl "
-            "(TorchScript lite) or .pt (TorchScript) suffix, or pass format= (also 'nnapi')"
+            f"cannot tell the export format of {str(path)!r}: use a .pte (ExecuTorch + XNNPACK), .tflite "
+            "(LiteRT), .ptl (TorchScript lite) or .pt (TorchScript) suffix, or pass format= (also 'nnapi')"
         ) from None
+
+
+def _half(dtype: torch.dtype, fmt: str, int8: bool) -> bool:
+    if dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"export writes float32 or float16 programs, got dtype={dtype}; for int8 use "
+                         "fxaccel.quantize first")
+    if dtype == torch.float16 and (fmt != "executorch" or int8):
+        raise ValueError(f"dtype=torch.float16 is for fp32 models written as .pte (XNNPACK's fp16 kernels), "
+                         f"not for {'an int8 model' if int8 else fmt}")
+    return dtype == torch.float16
 
 
 def _is_int8(model: nn.Module) -> bool:
@@ -60,37 +71,63 @@ def _is_int8(model: nn.Module) -> bool:
     return made_by is not None and made_by.stage == "quantize"
 
 
-def lower(model: nn.Module, inputs: tuple, fmt: str) -> nn.Module:
+def lower(model: nn.Module, inputs: tuple, fmt: str, dtype: str = "float32") -> nn.Module:
     """Run the ``lower`` stage (per-format graph fixes for ``fmt``) on a copy of an fp32 deploy-form
     graph; other models come back as they are. What :func:`export` writes: call it yourself to pass
-    the result to a writer that returns more than a path (``to_pte``'s delegation report)."""
+    the result to a writer that returns more than a path (``to_pte``'s delegation report).
+    ``dtype="float16"``: fixes for an fp16 program (the graph itself stays fp32: see :func:`export`)."""
     if not isinstance(model, fx.GraphModule) or _is_int8(model):
         return model
     previous, made_by = report_or_none(model), provenance_of(model)
     gm = copy.deepcopy(model)
     target = get_target(made_by.target if made_by is not None and made_by.target else "mobile_cpu")
     report = Report("lower", target.name, previous=previous)
-    ctx = PassContext("lower", target, inputs, report, options=LowerOptions(fmt))
+    ctx = PassContext("lower", target, inputs, report, options=LowerOptions(fmt, dtype))
     gm = run_stage("lower", gm, ctx)
     gm.recompile()
     report.extra["format"] = fmt
+    report.extra["dtype"] = dtype
     attach(gm, report)
     mark(gm, Provenance("lower", target.name))
     return gm
 
 
+FP16_RTOL = 1e-2
+"""Relative error (to each output's largest magnitude) an fp16 program may have against the fp32
+model: fp16 rounds weights and every activation to 11 significant bits (unit roundoff 4.9e-4), and
+those errors add up over a network's depth; 1e-2 is 20 unit roundoffs. Measured: X3D-XS 1.0e-3
+(60 dB SQNR). A wrong cast or layout gives errors of order 1."""
+
+
+class HalfPrecision(nn.Module):
+    """``module`` in fp16 behind fp32 inputs and outputs, so an fp16 program is a drop-in swap."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = copy.deepcopy(module).half()
+
+    def forward(self, *inputs):
+        out = self.module(*(x.half() if x.is_floating_point() else x for x in inputs))
+        return torch.utils._pytree.tree_map(
+            lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
+
+
 def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: str | None = None,
-           **options) -> Path:
+           dtype: torch.dtype = torch.float32, **options) -> Path:
     """Write ``model`` as a deployable artifact at ``path`` and return the path.
 
-    The format follows the suffix (``.pte`` ExecuTorch with the XNNPACK delegate, ``.ptl``
-    TorchScript lite interpreter, ``.pt`` TorchScript) unless ``format`` is given (``"nnapi"``
-    writes a TorchScript file wrapping an Android NNAPI model). fp32 deploy-form graphs first go
-    through the ``lower`` stage (per-format graph fixes). The artifact is loaded back and run on
-    ``example_inputs``: fp32 must match the eager model (relative error < 1e-4), int8 (a model from
-    ``fxaccel.quantize``) must reach :func:`int8_sqnr_floor` dB against it; otherwise this raises
-    ``fxaccel.lowering.ExportMismatch``. ``options`` go to the writer (``bundled_inputs=True`` for
-    TorchScript, ``interface=`` for NNAPI, ``sqnr_floor=``).
+    The format follows the suffix (``.pte`` ExecuTorch with the XNNPACK delegate, ``.tflite``
+    LiteRT (needs ``fxaccel[litert]``), ``.ptl`` TorchScript lite interpreter, ``.pt`` TorchScript)
+    unless ``format`` is given (``"nnapi"`` writes a TorchScript file wrapping an Android NNAPI
+    model). fp32 deploy-form graphs first go through the ``lower`` stage (per-format graph fixes).
+    The artifact is loaded back and run on ``example_inputs``: fp32 must match the eager model
+    (relative error < 1e-4), int8 (a model from ``fxaccel.quantize``; ``backend="litert"`` for a
+    ``.tflite``) must reach :func:`int8_sqnr_floor` dB against it; otherwise this raises
+    ``fxaccel.lowering.ExportMismatch``. ``dtype=torch.float16`` (``.pte`` only) writes an fp16
+    program with fp32 inputs and outputs, for ARMv8.2+ phones (XNNPACK's fp16 kernels); it must
+    match the fp32 model within :data:`FP16_RTOL`. CPUs without native fp16 arithmetic (most x86)
+    run it slower than fp32. ``options`` go to the writer (``bundled_inputs=True`` for TorchScript,
+    ``interface=`` for NNAPI, ``sqnr_floor=``, ``rtol=``).
 
     >>> import torch, fxaccel, tempfile, os
     >>> model = torch.nn.Sequential(torch.nn.Conv3d(3, 4, (1, 3, 3), padding=(0, 1, 1)), torch.nn.ReLU())
@@ -106,14 +143,23 @@ def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: s
     if not isinstance(model, nn.Module):
         raise TypeError(f"export takes an nn.Module, got {type(model).__name__}")
     int8 = _is_int8(model)
+    half = _half(dtype, fmt, int8)
     if int8 and fmt != "nnapi":  # NNAPI artifacts cannot run here: conversion is the check
         options.setdefault("sqnr_floor", int8_sqnr_floor(model))
     path.parent.mkdir(parents=True, exist_ok=True)
-    lowered = lower(model, inputs, fmt)
+    lowered = lower(model, inputs, fmt, "float16" if half else "float32")
     if fmt == "executorch":
         from .lowering.executorch import to_pte
 
+        if half:
+            options.setdefault("rtol", FP16_RTOL)
+            options.setdefault("reference", model)
+            lowered = HalfPrecision(lowered)
         to_pte(lowered, inputs, path, **options)
+    elif fmt == "litert":
+        from .lowering.litert import to_tflite
+
+        to_tflite(lowered, inputs, path, **options)
     elif fmt == "nnapi":
         from .lowering.nnapi import to_nnapi
 

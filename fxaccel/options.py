@@ -35,4 +35,5 @@ class QuantizeOptions:
 class LowerOptions:
     """What ``fxaccel.export`` hands the lower passes."""
 
-    format: str  # "executorch", "torchscript", "torchscript_lite" or "nnapi"
+    format: str  # "executorch", "litert", "torchscript", "torchscript_lite" or "nnapi"
+    dtype: str = "float32"  # "float16": an fp16 program (executorch)

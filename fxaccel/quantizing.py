@@ -12,6 +12,9 @@ Two flows, one per runtime family:
 * ``xnnpack`` (ExecuTorch): ``torch.export`` + executorch's ``XNNPACKQuantizer`` (symmetric,
   per-channel weights) + torchao's ``prepare_pt2e`` / ``convert_pt2e``; the result is the
   converted GraphModule that ``fxaccel.lowering.executorch.to_pte`` lowers to a ``.pte``.
+* ``litert`` (LiteRT): the same pt2e flow with litert-torch's ``PT2EQuantizer`` (the same
+  symmetric scheme) and unfolded weight Q/DQ pairs, which ``fxaccel.lowering.litert.to_tflite``
+  converts into TFLite int8 ops (``.tflite``; needs ``fxaccel[litert]``).
 
 Both measure what int8 costs, on the calibration inputs, into the report (``report_of(q)``):
 output SQNR vs the fp32 model, top-1 agreement, and per-layer SQNR (each int8 conv / linear on
@@ -46,7 +49,7 @@ from .report import Opaque, Report, attach, report_or_none
 from .targets import TARGETS, get_target
 from .tracing import FailureTracer
 
-BACKENDS = ("qnnpack", "x86", "xnnpack")
+BACKENDS = ("qnnpack", "x86", "xnnpack", "litert")
 _EAGER = ("qnnpack", "x86")
 USABLE_SQNR_DB = 12.0
 """Output SQNR (dB, int8 vs fp32) under which the CLI and the benchmarks call an int8 model broken
@@ -75,8 +78,8 @@ def quantize(
     entries are the model's inputs (extra entries such as labels are ignored), so a ``DataLoader``
     works; a single tensor counts as one batch. It is read once and kept in memory (calibration,
     the fp32 reference and the SQNR measurement all need it). ``backend``: ``"qnnpack"`` (ARM /
-    mobile TorchScript), ``"x86"`` (server TorchScript) or ``"xnnpack"`` (ExecuTorch; needs
-    ``pip install "fxaccel[executorch]"``). ``skip``: qualified names of layers (or of blocks: a
+    mobile TorchScript), ``"x86"`` (server TorchScript), ``"xnnpack"`` (ExecuTorch ``.pte``; needs
+    ``pip install "fxaccel[executorch]"``) or ``"litert"`` (LiteRT ``.tflite``; needs ``fxaccel[litert]``). ``skip``: qualified names of layers (or of blocks: a
     prefix covers everything inside) that stay fp32. ``keep_float=k``: also keep the ``k`` layers
     with the worst per-layer SQNR in fp32. ``observer``: how activation ranges are calibrated,
     ``"histogram"`` (the range that minimises the quantization error of the observed histogram)
@@ -103,7 +106,7 @@ def quantize(
         raise TypeError(f"quantize takes an nn.Module, got {type(model).__name__}")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)} "
-                         "(qnnpack/x86: TorchScript, xnnpack: ExecuTorch)")
+                         "(qnnpack/x86: TorchScript, xnnpack: ExecuTorch .pte, litert: LiteRT .tflite)")
     auto = keep_float == "auto"
     if not auto and (isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0):
         raise ValueError(f"keep_float must be a non-negative int (how many layers to keep in fp32) or 'auto', "
@@ -125,7 +128,7 @@ def quantize(
         name for name, t in TARGETS.items() if backend in t.quant_backends)
     show = progress if progress is not None else sys.stderr.isatty()
 
-    flow = _Eager(backend, observer) if backend in _EAGER else _Pt2e(observer)
+    flow = _Eager(backend, observer) if backend in _EAGER else _Pt2e(observer, backend)
     qmodel, report, layers = flow.quantize(model, items, skips, target, show)
     if auto:
         qmodel, report, layers, searched = _auto_keep_float(
@@ -332,7 +335,7 @@ def _batched(model, inputs: tuple):
         n = inputs[0].shape[0]
         if n % fixed:
             raise ValueError(f"eval_data batch of {n} does not split into the exported batch size {fixed} "
-                             "(backend 'xnnpack' exports one fixed shape): use a batch size that is a multiple of it")
+                             "(pt2e backends export one fixed shape): use a batch size that is a multiple of it")
         return torch.cat([model(*(t[i:i + fixed] for t in inputs)) for i in range(0, n, fixed)])
 
 
@@ -511,18 +514,30 @@ class _Eager:
                 for name, (mod, int8) in found.items()]
 
 
-# --------------------------------------------------------------------------- pt2e flow (xnnpack)
+# --------------------------------------------------------------------------- pt2e flow (xnnpack, litert)
 
-def _pt2e_api():
+def _pt2e_api(backend: str = "xnnpack"):
+    """The pt2e quantizer class and its symmetric config for ``backend``, with torchao's prepare/convert.
+
+    ``litert`` uses litert-torch's own ``PT2EQuantizer`` (the same symmetric int8 scheme as
+    XNNPACK's): its converter only turns the Q/DQ pairs into TFLite int8 ops when told which
+    quantizer annotated them (see ``fxaccel.lowering.litert``).
+    """
     try:
-        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-            XNNPACKQuantizer, get_symmetric_quantization_config)
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        if backend == "litert":
+            from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer as Quantizer
+            from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
+        else:
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer as Quantizer
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
     except ImportError as err:
         from .errors import MissingDependency
 
+        if backend == "litert":
+            raise MissingDependency("litert-torch", "litert", err) from err
         raise MissingDependency("executorch", "executorch", err) from err
-    return XNNPACKQuantizer, get_symmetric_quantization_config, prepare_pt2e, convert_pt2e
+    return Quantizer, get_symmetric_quantization_config, prepare_pt2e, convert_pt2e
 
 
 def _pt2e_config(sym_config, observer: str):
@@ -559,34 +574,39 @@ def _op_name(node: fx.Node) -> str:
     return getattr(node.target, "__name__", str(node.target)).split(".")[0]
 
 
+_PT2E_QUANTIZERS = {"xnnpack": "executorch XNNPACKQuantizer", "litert": "litert-torch PT2EQuantizer"}
+
+
 class _Pt2e:
-    def __init__(self, observer: str = "histogram"):
-        self.observer = observer
+    def __init__(self, observer: str = "histogram", backend: str = "xnnpack"):
+        self.observer, self.backend = observer, backend
 
     def quantize(self, model, items, skips, target, show):
-        XNNPACKQuantizer, sym_config, prepare_pt2e, convert_pt2e = _pt2e_api()
+        Quantizer, sym_config, prepare_pt2e, convert_pt2e = _pt2e_api(self.backend)
         report = Report("quantize", target)
         work = copy.deepcopy(model).eval()
         if len({tuple(t.shape) for it in items for t in it[:1]}) != 1:
-            raise ValueError("backend 'xnnpack' exports for one fixed input shape: give every calibration "
+            raise ValueError(f"backend {self.backend!r} exports for one fixed input shape: give every calibration "
                              f"item the same shape, batch included (got {sorted({tuple(it[0].shape) for it in items})})")
         # a one-clip program sums temporal taps along the batch dim (fxaccel.forms.one_clip)
         swapped, _ = specialise_one_clip(work, items[0])
         with torch.no_grad():
             exported = torch.export.export(work, items[0]).module()
-        quantizer = XNNPACKQuantizer().set_global(_pt2e_config(sym_config, self.observer))
+        quantizer = Quantizer().set_global(_pt2e_config(sym_config, self.observer))
         if skips:
             quantizer.set_filter_function(lambda n: not _in_skipped(n, skips))
-        rec = report.record("xnnpack_quantizer")
+        rec = report.record(f"{self.backend}_quantizer")
         rec.stage = "quantize"
-        rec.note("executorch XNNPACKQuantizer, symmetric int8, per-channel weights; torchao prepare_pt2e/convert_pt2e")
+        rec.note(f"{_PT2E_QUANTIZERS[self.backend]}, symmetric int8, per-channel weights; torchao "
+                 "prepare_pt2e/convert_pt2e")
         if swapped:
             rec.note(f"{len(swapped)} temporal tap form(s) specialised to one clip (no 3-D views)")
         for s in skips:
             rec.skip(s, f"kept in fp32: {skips[s]}")
         prepared = prepare_pt2e(exported, quantizer)
-        _calibrate(prepared, items, show, "calibrating (xnnpack)")
-        converted = convert_pt2e(prepared)
+        _calibrate(prepared, items, show, f"calibrating ({self.backend})")
+        # LiteRT's converter reads weight Q/DQ pairs; folded int8 weight constants it rejects
+        converted = convert_pt2e(prepared, fold_quantize=self.backend != "litert")
         converted._fxaccel_batch = items[0][0].shape[0]  # exported for this batch size only
         return converted, report, self.layers(work, converted, items)
 

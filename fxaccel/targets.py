@@ -133,7 +133,7 @@ TARGETS: dict[str, Target] = {
         no_kernel=(NoKernel("conv", rank=5, fallback=False), NoKernel("pool", rank=5),
                    NoKernel(name="pool3d", fallback=False)),
         runtime="executorch",
-        quant_backends=("xnnpack", "qnnpack"),
+        quant_backends=("xnnpack", "qnnpack", "litert"),
     ),
     "x86": Target(
         "x86",

@@ -1,6 +1,6 @@
 """Load any artifact we write and time it the same way, whatever its runtime.
 
-``load_artifact`` picks the runtime from the suffix: ExecuTorch for ``.pte``, the lite
+``load_artifact`` picks the runtime from the suffix: ExecuTorch for ``.pte``, LiteRT for ``.tflite``, the lite
 interpreter for ``.ptl``, ``torch.jit.load`` for ``.pt``. ``time_artifact`` reports the median of
 repeated runs with the thread count and ``os.getloadavg()`` beside it, because a timing taken on a
 busy machine is meaningless (shared/DESIGN.md: 44 ms became 2,500 ms under load) and the reader
@@ -28,7 +28,7 @@ import torch
 
 
 def load_artifact(path: str | Path) -> Callable:
-    """A callable running the artifact at ``path``: ``.pte`` (ExecuTorch), ``.ptl`` (lite), ``.pt``."""
+    """A callable running the artifact at ``path``: ``.pte`` (ExecuTorch), ``.tflite`` (LiteRT), ``.ptl`` (lite), ``.pt``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no artifact at {path}")
@@ -36,11 +36,15 @@ def load_artifact(path: str | Path) -> Callable:
         from .executorch import load_pte
 
         return load_pte(path)
+    if path.suffix == ".tflite":
+        from .litert import load_tflite
+
+        return load_tflite(path)
     if path.suffix in (".ptl", ".pt"):
         from .torchscript import load_torchscript
 
         return load_torchscript(path)
-    raise ValueError(f"unknown artifact type {path.suffix!r} ({path.name}); expected .pte, .ptl or .pt")
+    raise ValueError(f"unknown artifact type {path.suffix!r} ({path.name}); expected .pte, .tflite, .ptl or .pt")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Trace through the deploy-form modules so the lower fixes see every op (ExecuTorch, NNAPI).
+"""Trace through the deploy-form modules so the lower fixes see every op (ExecuTorch, LiteRT, NNAPI).
 
 A deploy graph calls its blocks as ``call_module`` nodes; the ops a backend refuses (a 3-D mean,
 a ``view``, a ``hardswish``) sit inside them. Tracing through every module (parameters become
@@ -73,4 +73,4 @@ def inline_forms(gm: fx.GraphModule, ctx) -> fx.GraphModule | None:
     return flat
 
 
-register_pass(inline_forms, stage="lower", name="inline_forms", when=When(formats=("executorch", "nnapi")))
+register_pass(inline_forms, stage="lower", name="inline_forms", when=When(formats=("executorch", "litert", "nnapi")))

@@ -1,6 +1,6 @@
-"""Temporal taps of a one-clip ExecuTorch program sum along the batch dim, not on a 3-D view.
+"""Temporal taps of a one-clip ExecuTorch or LiteRT program sum along the batch dim, not on a 3-D view.
 
-``.pte`` programs have static shapes and are almost always exported for one clip; then each
+``.pte`` and ``.tflite`` programs have static shapes and are almost always exported for one clip; then each
 ``TemporalTaps`` becomes ``OneClipTaps`` (see ``fxaccel.forms.one_clip`` for why: no NHWC <-> NCHW
 transposes around XNNPACK's convolutions, and taps convolve only the frames they read). Taps fed
 several clips, or with a temporal stride, keep their form; the report says which and why.
@@ -11,6 +11,8 @@ from torch import fx
 
 from fxaccel.forms.one_clip import specialise_one_clip
 from fxaccel.pipeline import When, register_pass
+
+from ._common import XNNPACK_FORMATS
 
 
 def one_clip_taps(gm: fx.GraphModule, ctx) -> None:
@@ -27,4 +29,4 @@ def one_clip_taps(gm: fx.GraphModule, ctx) -> None:
 
 # before inlining: the taps must still be TemporalTaps modules to be swapped
 register_pass(one_clip_taps, stage="lower", name="one_clip_taps", before="inline_forms",
-              when=When(formats=("executorch",), inputs=True))
+              when=When(formats=XNNPACK_FORMATS, inputs=True))

@@ -13,7 +13,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from fxaccel.pipeline import register_pass
 
-from ._common import EXECUTORCH
+from ._common import XNNPACK
 
 
 def propagate_shapes(gm: fx.GraphModule, ctx) -> None:
@@ -30,4 +30,4 @@ def propagate_shapes(gm: fx.GraphModule, ctx) -> None:
         ctx.record.note(f"no shapes: the example inputs do not run this graph ({type(exc).__name__})")
 
 
-register_pass(propagate_shapes, stage="lower", name="propagate_shapes", after="inline_forms", when=EXECUTORCH)
+register_pass(propagate_shapes, stage="lower", name="propagate_shapes", after="inline_forms", when=XNNPACK)

@@ -22,7 +22,7 @@ from torch import fx
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import Alt, Any, Fn, Match, Method, Rule, arg, shape_of
 
-from ._common import EXECUTORCH
+from ._common import XNNPACK
 
 _WRITTEN = "fxaccel_xnnpack_mean"  # meta flag of the means this rule writes
 
@@ -82,4 +82,4 @@ class XnnpackMeans(Rule):
         g.erase_node(node)
 
 
-register_pass(XnnpackMeans(), stage="lower", after="propagate_shapes", when=EXECUTORCH)
+register_pass(XnnpackMeans(), stage="lower", after="propagate_shapes", when=XNNPACK)

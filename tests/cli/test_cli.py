@@ -194,6 +194,29 @@ def test_export_pte_matches_the_model(capsys, tmp_path):
     assert (got - want).abs().max() <= 1e-4 * want.abs().max()
 
 
+@needs_executorch
+def test_export_fp16_pte(capsys, tmp_path):
+    out_file = tmp_path / "tiny16.pte"
+    data = run_json(capsys, "export", TINY, out_file, "--input-shape", SHAPE, "--fp16")
+    assert data["precision"] == "fp16" and out_file.is_file()
+    from fxaccel.exporting import FP16_RTOL
+    from fxaccel.lowering import load_artifact
+
+    model, x = tiny_model_and_input()
+    with torch.no_grad():
+        want = model(x)
+    assert (load_artifact(out_file)(x) - want).abs().max() <= FP16_RTOL * want.abs().max()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("litert_torch") is None, reason="needs the litert extra")
+def test_export_tflite_fp32_and_int8(capsys, tmp_path):
+    data = run_json(capsys, "export", TINY, tmp_path / "tiny.tflite", "--input-shape", SHAPE)
+    assert data["format"] == "tflite" and data["precision"] == "fp32" and data["check"].endswith("ok")
+    data = run_json(capsys, "export", TINY, tmp_path / "tiny8.tflite", "--input-shape", SHAPE, "--int8",
+                    "--calib", "2")
+    assert data["precision"] == "int8" and data["backend"] == "litert"
+
+
 def test_int8_below_the_sqnr_floor_is_status_1_without_internal_error(capsys, tmp_path):
     code, _, err = run(capsys, "export", TINY, tmp_path / "q.pt", "--input-shape", SHAPE, "--target", "x86",
                        "--int8", "--calib", "2", "--sqnr-floor", "200")
@@ -295,6 +318,8 @@ def test_run_says_so_and_continues_without_executorch(capsys, tmp_path, monkeypa
     (["transmute", "model.pte"], ["only `fxaccel bench` runs artifacts"]),
     (["export", TINY, "out.onnx", "--input-shape", SHAPE], ["cannot tell the format"]),
     (["export", TINY, "out.pte", "--input-shape", SHAPE, "--target", "x86"], ["no 3-D convolution"]),
+    (["export", TINY, "out.tflite", "--input-shape", SHAPE, "--target", "x86"], ["LiteRT", "no 3-D convolution"]),
+    (["export", TINY, "out.ptl", "--input-shape", SHAPE, "--fp16"], ["--fp16", ".pte path"]),
     (["export", TINY, "out.ptl", "--input-shape", SHAPE, "--format", "nnapi"], ["--format nnapi", ".pt path"]),
     (["bench", TINY, "--input-shape", SHAPE, "--forms", "vanilla,warp"], ["unknown form", "warp"]),
     (["bench", TINY, "--input-shape", SHAPE, "--repeats", "0"], ["--repeats >= 1"]),

@@ -22,40 +22,18 @@ import fxaccel
 from fxaccel import exporting
 from fxaccel import errors
 from fxaccel.testing import relative_error, sqnr_db
-from fxaccel.zoo import realistic_bn
-from fxaccel.zoo.x3d import Bottleneck, Head, Stem, example_input as x3d_example_input
+from fxaccel.zoo.x3d import example_input as x3d_example_input
+from mini_x3d import SHAPE, clip as _clip, mini_x3d
 
 requires_et = pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
                                  reason="needs the executorch extra: pip install 'fxaccel[executorch]'")
-SHAPE = (1, 3, 4, 32, 32)
 RTOL = 1e-4
-
-
-class MiniX3D(nn.Module):
-    """X3D in miniature, built from the zoo's own blocks (so the same transmute/deploy forms apply)."""
-
-    def __init__(self, classes: int = 10):
-        super().__init__()
-        self.stem = Stem(24)
-        self.stages = nn.Sequential(Bottleneck(24, 54, 24, stride=2, use_se=True),
-                                    Bottleneck(24, 54, 24, stride=1, use_se=False))
-        self.head = Head(24, 54, classes)
-
-    def forward(self, x):
-        return self.head(self.stages(self.stem(x)))
-
-
-def _clip(seed: int, shape=SHAPE) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
 
 
 @pytest.fixture(scope="module")
 def mini():
     """(vanilla, mobile deploy form, example clip)."""
-    torch.manual_seed(0)
-    model = realistic_bn(MiniX3D().eval(), [_clip(s, (2, *SHAPE[1:])) for s in (10, 11)], seed=0).eval()
-    x = _clip(0)
-    return model, fxaccel.deploy(model, x, target="mobile_cpu"), x
+    return mini_x3d()
 
 
 def _expected(model, x):
