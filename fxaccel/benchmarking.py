@@ -54,10 +54,13 @@ FORMS: dict[str, Form] = {f.name: f for f in (
     Form("ptl", "TorchScript lite", "fp32", "mobile deploy form as a .ptl (lite interpreter)"),
     Form("pte", "ExecuTorch+XNNPACK", "fp32", "mobile deploy form as a .pte"),
     Form("pte_int8", "ExecuTorch+XNNPACK", "int8", "mobile deploy form, pt2e int8 (xnnpack), as a .pte"),
+    Form("pte_fp16", "ExecuTorch+XNNPACK", "fp16", "mobile deploy form in half precision, as a .pte (native on ARMv8.2+)"),
+    Form("tflite", "LiteRT+XNNPACK", "fp32", "mobile deploy form as a .tflite (litert-torch)"),
+    Form("tflite_int8", "LiteRT+XNNPACK", "int8", "mobile deploy form, pt2e int8 (litert), as a .tflite"),
 )}
 
-ARTIFACT_RUNTIMES = {".pte": ("ExecuTorch+XNNPACK", "pte"), ".ptl": ("TorchScript lite", "ptl"),
-                     ".pt": ("TorchScript", "pt")}
+ARTIFACT_RUNTIMES = {".pte": ("ExecuTorch+XNNPACK", "pte"), ".tflite": ("LiteRT+XNNPACK", "tflite"),
+                     ".ptl": ("TorchScript lite", "ptl"), ".pt": ("TorchScript", "pt")}
 
 
 @dataclass
@@ -106,10 +109,10 @@ class FormBuilder:
     """Builds forms lazily and once, so ``pte`` reuses the mobile deploy form and that the transmute.
 
     ``get(name)`` returns a runnable module or an artifact path; ``built(name)`` what was built so
-    far (or ``None``). Artifacts are written to ``workdir`` as ``<stem>.pte`` / ``<stem>.ptl`` /
-    ``<stem>_int8.pte`` by :func:`fxaccel.export` (lower stage, writer, load-back check). ``calib``
-    random clips calibrate ``pte_int8`` (or ``calib_data``, real clips, when given), whose int8
-    model must reach ``sqnr_floor`` dB against the fp32 deploy form.
+    far (or ``None``). Artifacts are written to ``workdir`` as ``<stem>.pte`` / ``.ptl`` / ``.tflite``
+    / ``_int8.pte`` / ``_int8.tflite`` / ``_fp16.pte`` by :func:`fxaccel.export` (lower stage, writer,
+    load-back check). ``calib`` random clips calibrate the int8 forms (or ``calib_data``, real clips,
+    when given), whose int8 model must reach ``sqnr_floor`` dB against the fp32 deploy form.
     """
 
     def __init__(self, model: nn.Module, inputs: tuple, workdir: str | Path, *, stem: str = "model",
@@ -167,6 +170,12 @@ class FormBuilder:
         return path
 
     def _pte_int8(self):
+        return self._int8("pte_int8", "xnnpack", ".pte")
+
+    def _tflite_int8(self):
+        return self._int8("tflite_int8", "litert", ".tflite")
+
+    def _int8(self, form: str, backend: str, suffix: str):
         from . import zoo
         from .exporting import export
         from .provenance import provenance_of
@@ -175,13 +184,23 @@ class FormBuilder:
         fp32 = self.get("mobile")
         clips = self.calib_data or [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs)
                                     for i in range(self.calib)]
-        q = quantize(fp32, clips, backend="xnnpack")
+        q = quantize(fp32, clips, backend=backend)
         sqnr = provenance_of(q).output_sqnr_db
         if not (sqnr is not None and sqnr >= self.sqnr_floor):
             raise _QualityError(f"int8 output SQNR {sqnr} dB vs fp32 is below {self.sqnr_floor} dB")
         what = f"{len(clips)} real" if self.calib_data else f"{self.calib} random"
-        self.notes["pte_int8"] = f"output SQNR {sqnr} dB vs fp32 ({what} calibration clips)"
-        return export(q, self.inputs, self.workdir / f"{self.stem}_int8.pte")
+        self.notes[form] = f"output SQNR {sqnr} dB vs fp32 ({what} calibration clips)"
+        return export(q, self.inputs, self.workdir / f"{self.stem}_int8{suffix}")
+
+    def _pte_fp16(self):
+        from .exporting import export
+
+        return export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}_fp16.pte", dtype=torch.float16)
+
+    def _tflite(self):
+        from .exporting import export
+
+        return export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.tflite")
 
 
 class _QualityError(ValueError):

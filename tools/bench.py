@@ -39,11 +39,12 @@ from fxaccel.benchmarking import FORMS, bench, machine_info, matmul_ceiling_gflo
 from fxaccel.modelspec import parse_shape  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_FORMS = "vanilla,transmuted,x86,mobile,ptl,pte,pte_int8"
+ALL_FORMS = "vanilla,transmuted,x86,mobile,ptl,pte,pte_int8,pte_fp16,tflite,tflite_int8"
 SMOKE_FORMS = "vanilla,x86,mobile"
 # bar colours per form (plot)
 COLORS = {"vanilla": (120, 120, 120), "transmuted": (160, 160, 160), "x86": (70, 130, 200),
-          "mobile": (140, 180, 230), "ptl": (230, 160, 60), "pte": (60, 170, 90), "pte_int8": (30, 120, 60)}
+          "mobile": (140, 180, 230), "ptl": (230, 160, 60), "pte": (60, 170, 90), "pte_int8": (30, 120, 60),
+          "pte_fp16": (100, 200, 120), "tflite": (200, 90, 160), "tflite_int8": (140, 50, 110)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -142,3 +142,13 @@ def test_random_video_nets_convert_exactly(c, stride, hw, t, act):
     art = to_tflite(exporting.lower(fast, (x,), "litert"), (x,), reference=model)
     assert art.report.all_builtin and art.report.fully_delegated, str(art.report)
     assert art.check["value"] < 1e-4
+
+
+def test_bench_times_the_tflite_forms(mini, tmp_path):
+    from fxaccel.benchmarking import bench
+
+    model, _, x = mini
+    rows = bench(model, (x,), forms=("vanilla", "tflite"), repeats=1, warmup=0, workdir=tmp_path)
+    row = {r.form: r for r in rows}["tflite"]
+    assert row.runtime == "LiteRT+XNNPACK" and row.median_ms is not None and row.median_ms > 0, row.note
+    assert (tmp_path / "model.tflite").is_file()
