@@ -190,7 +190,10 @@ class FormBuilder:
             raise _QualityError(f"int8 output SQNR {sqnr} dB vs fp32 is below {self.sqnr_floor} dB")
         what = f"{len(clips)} real" if self.calib_data else f"{self.calib} random"
         self.notes[form] = f"output SQNR {sqnr} dB vs fp32 ({what} calibration clips)"
-        return export(q, self.inputs, self.workdir / f"{self.stem}_int8{suffix}")
+        path = export(q, self.inputs, self.workdir / f"{self.stem}_int8{suffix}")
+        if suffix == ".tflite":
+            self.notes[form] += "; " + _tflite_note(path)
+        return path
 
     def _pte_fp16(self):
         from .exporting import export
@@ -200,7 +203,18 @@ class FormBuilder:
     def _tflite(self):
         from .exporting import export
 
-        return export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.tflite")
+        path = export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.tflite")
+        self.notes["tflite"] = _tflite_note(path)
+        return path
+
+
+def _tflite_note(path: Path) -> str:
+    from .lowering.litert import tflite_report
+
+    rep = tflite_report(path)
+    outside = sum(rep.outside.values())
+    return (f"{sum(rep.ops.values())} ops, {'all builtin' if rep.all_builtin else 'NOT all builtin'}, "
+            f"{rep.delegates} XNNPACK partition(s), {outside} op(s) outside")
 
 
 class _QualityError(ValueError):
