@@ -385,15 +385,19 @@ def cpu_model() -> str:
 
 def machine_info(threads: int | None = None) -> dict[str, Any]:
     """What a reader needs to judge a timing: CPU, cores, threads, versions, load average now."""
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-        et = version("executorch")
-    except Exception:
-        et = None
+    def installed(package: str) -> str | None:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
+
     return {
         "cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads or torch.get_num_threads(),
-        "torch": torch.__version__, "executorch": et, "python": platform.python_version(),
+        "torch": torch.__version__, "executorch": installed("executorch"),
+        "litert_torch": installed("litert-torch"), "ai_edge_litert": installed("ai-edge-litert"),
+        "python": platform.python_version(),
         "platform": platform.platform(), "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 

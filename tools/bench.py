@@ -136,7 +136,9 @@ def markdown(result: dict, png_name: str) -> str:
         "Inputs (N, C, T, H, W): " + ", ".join(f"{n} {s}" for n, s in result["inputs"].items()) + ".", "",
         "## Machine", "",
         f"- CPU: {m['cpu']} ({m['cores']} cores visible)",
-        f"- torch {m['torch']}, executorch {m['executorch'] or 'not installed'}, Python {m['python']}, {m['platform']}",
+        f"- torch {m['torch']}, executorch {m['executorch'] or 'not installed'}, litert-torch "
+        f"{m['litert_torch'] or 'not installed'}, ai-edge-litert {m['ai_edge_litert'] or 'not installed'}, "
+        f"Python {m['python']}, {m['platform']}",
         "- fp32 matmul ceiling (best `torch.mm` of two 1024x1024 matrices): "
         + ", ".join(f"{g:.1f} GFLOP/s at {t} thread(s)" for t, g in result["ceilings"].items()),
         f"- load average (1, 5, 15 min) before: {', '.join(f'{v:.2f}' for v in result['loadavg_before'])}; "
