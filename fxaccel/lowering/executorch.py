@@ -70,9 +70,9 @@ import torch
 from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, macs, op_kind
 from ..inputs import eval_mode
 from ..targets import TARGETS
-from ..numerics import assert_equivalent, relative_error, sqnr_db
+from .checking import compare_outputs
 from . import xnnpack_rank
-from ..errors import DEPLOY_HINT, ExportMismatch, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
+from ..errors import DEPLOY_HINT, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
 
 log = logging.getLogger(__name__)
 
@@ -543,16 +543,6 @@ def load_pte(program: bytes | str | Path, method: str = "forward") -> PteModule:
     return PteModule(program, method)
 
 
-def flatten_outputs(out: Any) -> list[torch.Tensor]:
-    """The tensors of a model's output (nested tuples, lists, dicts by sorted key), in order: how a
-    writer compares a program's outputs with the eager model's."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        return [t for k in sorted(out) for t in flatten_outputs(out[k])]
-    return [t for o in out for t in flatten_outputs(o)]
-
-
 def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_floor: float | None,
             report: DelegationReport) -> dict[str, Any]:
     try:
@@ -563,20 +553,4 @@ def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_fl
             f"the ExecuTorch runtime failed to run the program ({exc}). Ops outside the XNNPACK "
             f"delegate (run by portable kernels):\n  {outside}\nIf one is a 5-D op: {DEPLOY_HINT}"
         ) from exc
-    if sqnr_floor is not None:
-        exp, act = flatten_outputs(expected), flatten_outputs(got)
-        if len(exp) != len(act):
-            raise ExportMismatch(f"program gives {len(act)} outputs, the model {len(exp)}")
-        worst = min(sqnr_db(e, a) for e, a in zip(exp, act))
-        if not worst >= sqnr_floor:
-            raise ExportMismatch(
-                f"ExecuTorch program's SQNR {worst:.1f} dB is below the floor {sqnr_floor:.1f} dB "
-                f"(compared with the reference on the example inputs)"
-            )
-        return {"metric": "sqnr_db", "value": worst, "bound": sqnr_floor}
-    try:
-        assert_equivalent(lambda *_: got, lambda *_: expected, inputs, rtol=rtol)
-    except AssertionError as exc:
-        raise ExportMismatch(f"ExecuTorch program does not match the model: {exc}") from exc
-    worst = max(relative_error(a, e) for a, e in zip(flatten_outputs(got), flatten_outputs(expected)))
-    return {"metric": "rel_err", "value": worst, "bound": rtol}
+    return compare_outputs(expected, got, inputs, rtol=rtol, sqnr_floor=sqnr_floor, what="ExecuTorch program")

@@ -38,11 +38,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import ExportMismatch, LoweringError, MissingDependency
+from ..errors import LoweringError, MissingDependency
 from ..inputs import eval_mode
-from ..numerics import relative_error, sqnr_db
 from ..provenance import provenance_of
-from .executorch import flatten_outputs
+from .checking import compare_outputs
 
 log = logging.getLogger(__name__)
 
@@ -357,16 +356,4 @@ def _verify(buffer: bytes, expected: Any, inputs: tuple, *, rtol: float, sqnr_fl
         got = load_tflite(buffer)(*inputs)
     except (RuntimeError, ValueError) as exc:
         raise LoweringError(f"the LiteRT interpreter failed to run the program ({exc})") from exc
-    exp, act = flatten_outputs(expected), flatten_outputs(got)
-    if len(exp) != len(act):
-        raise ExportMismatch(f".tflite gives {len(act)} outputs, the model {len(exp)}")
-    if sqnr_floor is not None:
-        worst = min(sqnr_db(e, a) for e, a in zip(exp, act))
-        if not worst >= sqnr_floor:
-            raise ExportMismatch(f".tflite SQNR {worst:.1f} dB is below the floor {sqnr_floor:.1f} dB "
-                                 "(compared with the int8 model on the example inputs)")
-        return {"metric": "sqnr_db", "value": worst, "bound": sqnr_floor}
-    worst = max(relative_error(a, e) for a, e in zip(act, exp))
-    if not worst <= rtol:
-        raise ExportMismatch(f".tflite does not match the model: relative error {worst:.2e} > {rtol:.0e}")
-    return {"metric": "rel_err", "value": worst, "bound": rtol}
+    return compare_outputs(expected, got, inputs, rtol=rtol, sqnr_floor=sqnr_floor, what=".tflite")

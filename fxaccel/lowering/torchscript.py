@@ -28,9 +28,8 @@ from typing import Any, Callable
 import torch
 
 from ..inputs import eval_mode
-from ..numerics import assert_equivalent, relative_error, sqnr_db
-from ..errors import ExportMismatch, LoweringError
-from .executorch import flatten_outputs
+from ..errors import LoweringError
+from .checking import compare_outputs
 
 log = logging.getLogger(__name__)
 
@@ -171,19 +170,4 @@ def _verify(loaded: Callable, expected: Any, inputs: tuple, *, rtol: float, sqnr
             got = loaded(*inputs)
     except Exception as exc:
         raise LoweringError(f"the saved TorchScript artifact failed to run after loading: {exc}") from exc
-    exp, act = flatten_outputs(expected), flatten_outputs(got)
-    if len(exp) != len(act):
-        raise ExportMismatch(f"artifact gives {len(act)} outputs, the model {len(exp)}")
-    if sqnr_floor is not None:
-        worst = min(sqnr_db(e.dequantize() if e.is_quantized else e, a.dequantize() if a.is_quantized else a)
-                    for e, a in zip(exp, act))
-        if not worst >= sqnr_floor:
-            raise ExportMismatch(f"TorchScript artifact's SQNR {worst:.1f} dB is below the floor {sqnr_floor:.1f} dB")
-        return {"metric": "sqnr_db", "value": worst, "bound": sqnr_floor}
-    exp = [e.dequantize() if e.is_quantized else e for e in exp]
-    act = [a.dequantize() if a.is_quantized else a for a in act]
-    try:
-        assert_equivalent(lambda *_: act, lambda *_: exp, inputs, rtol=rtol)
-    except AssertionError as exc:
-        raise ExportMismatch(f"TorchScript artifact does not match the model: {exc}") from exc
-    return {"metric": "rel_err", "value": max(relative_error(a, e) for a, e in zip(act, exp)), "bound": rtol}
+    return compare_outputs(expected, got, inputs, rtol=rtol, sqnr_floor=sqnr_floor, what="TorchScript artifact")
