@@ -92,11 +92,14 @@ def lower(model: nn.Module, inputs: tuple, fmt: str, dtype: str = "float32") -> 
     return gm
 
 
-FP16_RTOL = 1e-2
-"""Relative error (to each output's largest magnitude) an fp16 program may have against the fp32
-model: fp16 rounds weights and every activation to 11 significant bits (unit roundoff 4.9e-4), and
-those errors add up over a network's depth; 1e-2 is 20 unit roundoffs. Measured: X3D-XS 1.0e-3
-(60 dB SQNR). A wrong cast or layout gives errors of order 1."""
+FP16_SQNR_FLOOR = 25.0
+"""dB an fp16 program must reach against the fp32 model on the example inputs. fp16 is a precision
+reduction like int8, judged the same way: it rounds weights and every activation to 11 significant
+bits (~66 dB per op), and a network amplifies that with depth as it amplifies int8 noise; phones'
+fp16 kernels also accumulate in fp16. Measured on x86 (XNNPACK emulates fp16): trained X3D-XS 60 dB,
+random-weight X3D-XS at 160x160 34 dB (a relative error of 2.2e-2: too strict a bar as a max-abs
+tolerance). The same bar as an int8 artifact against its own int8 model; a wrong cast or layout
+gives < 5 dB."""
 
 
 class HalfPrecision(nn.Module):
@@ -125,7 +128,7 @@ def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: s
     ``.tflite``) must reach :func:`int8_sqnr_floor` dB against it; otherwise this raises
     ``fxaccel.lowering.ExportMismatch``. ``dtype=torch.float16`` (``.pte`` only) writes an fp16
     program with fp32 inputs and outputs, for ARMv8.2+ phones (XNNPACK's fp16 kernels); it must
-    match the fp32 model within :data:`FP16_RTOL`. CPUs without native fp16 arithmetic (most x86)
+    reach :data:`FP16_SQNR_FLOOR` dB against the fp32 model. CPUs without native fp16 arithmetic (most x86)
     run it slower than fp32. ``options`` go to the writer (``bundled_inputs=True`` for TorchScript,
     ``interface=`` for NNAPI, ``sqnr_floor=``, ``rtol=``).
 
@@ -152,7 +155,7 @@ def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: s
         from .lowering.executorch import to_pte
 
         if half:
-            options.setdefault("rtol", FP16_RTOL)
+            options.setdefault("sqnr_floor", FP16_SQNR_FLOOR)
             options.setdefault("reference", model)
             lowered = HalfPrecision(lowered)
         to_pte(lowered, inputs, path, **options)

@@ -199,13 +199,14 @@ def test_export_fp16_pte(capsys, tmp_path):
     out_file = tmp_path / "tiny16.pte"
     data = run_json(capsys, "export", TINY, out_file, "--input-shape", SHAPE, "--fp16")
     assert data["precision"] == "fp16" and out_file.is_file()
-    from fxaccel.exporting import FP16_RTOL
+    from fxaccel.exporting import FP16_SQNR_FLOOR
     from fxaccel.lowering import load_artifact
+    from fxaccel.testing import sqnr_db
 
     model, x = tiny_model_and_input()
     with torch.no_grad():
         want = model(x)
-    assert (load_artifact(out_file)(x) - want).abs().max() <= FP16_RTOL * want.abs().max()
+    assert sqnr_db(want, load_artifact(out_file)(x)) >= FP16_SQNR_FLOOR
 
 
 @pytest.mark.skipif(importlib.util.find_spec("litert_torch") is None, reason="needs the litert extra")
