@@ -593,6 +593,11 @@ class _Pt2e:
         with torch.no_grad():
             exported = torch.export.export(work, items[0]).module()
         quantizer = Quantizer().set_global(_pt2e_config(sym_config, self.observer))
+        if self.backend == "litert" and skips:
+            raise ValueError(
+                f"backend 'litert' cannot keep layers in fp32 ({', '.join(skips)}): litert-torch 0.10's quantizer "
+                "has no per-layer opt-out. Quantize every layer (no skip=/keep_float=), or use backend='xnnpack' "
+                "and a .pte")
         if skips:
             quantizer.set_filter_function(lambda n: not _in_skipped(n, skips))
         rec = report.record(f"{self.backend}_quantizer")

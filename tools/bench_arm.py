@@ -134,6 +134,9 @@ def _write(kind: str, tmp: Path, m, x: torch.Tensor, cache: dict) -> None:
             fast = cache["fast"]
             gen = torch.Generator().manual_seed(1)
             calib = [(torch.randn(tuple(x.shape), generator=gen),) for _ in range(4)]
+            if cache.get("task") == "synthetic":  # a trained model calibrates on its own train clips
+                from fxaccel.zoo import synthetic
+                calib = list(synthetic.clips("train", n=32, batch=1))
             if kind in ("pte", "tflite"):
                 fxaccel.export(fast, x, tmp)
             elif kind == "pte_fp16":
@@ -144,14 +147,14 @@ def _write(kind: str, tmp: Path, m, x: torch.Tensor, cache: dict) -> None:
     os.replace(tmp, tmp.with_name(tmp.name[len("tmp-"):]))
 
 
-def prepare(d: Path, m, x: torch.Tensor, kinds: list[str]) -> dict[str, dict]:
+def prepare(d: Path, m, x: torch.Tensor, kinds: list[str], task: str | None = None) -> dict[str, dict]:
     """Artifacts + references in ``d``; {kind: {"path", "expected", "sqnr_db"} or {"skip": reason}}."""
     d.mkdir(parents=True, exist_ok=True)
     torch.save(x, d / "input.pt")
     with torch.no_grad():
         ref = m(x)
     torch.save(ref, d / "expected.pt")
-    cache, out = {}, {}
+    cache, out = {"task": task}, {}
     for kind in kinds:
         label, name, prec = KINDS[kind]
         path = d / name
@@ -197,9 +200,9 @@ def count(kind: str, art: dict, d: Path, cpu: str, n: int, root: Path = ARM_ROOT
 
 
 def measure(name: str, m, x: torch.Tensor, kinds: list[str], cpus: list[str], work: Path, n: int = 2,
-            root: Path = ARM_ROOT) -> list[dict]:
+            root: Path = ARM_ROOT, task: str | None = None) -> list[dict]:
     """Rows (kind, cpu, label, count JSON or skip/error, x86 references) for one model."""
-    arts, rows = prepare(work / name, m, x, kinds), []
+    arts, rows = prepare(work / name, m, x, kinds, task), []
     for cpu in cpus:
         for kind in kinds:
             row = {"model": name, "kind": kind, "cpu": cpu, "label": KINDS[kind][0], "prec": KINDS[kind][2],
@@ -367,7 +370,7 @@ def main(argv=None) -> int:
         # a trained model gets a real clip of its task (its SQNRs mean something there), others noise
         x = zoo.example_input(name) if zoo.get(name).task else torch.randn(tuple(zoo.example_input(name).shape))
         print(f"[{name}] input {tuple(x.shape)}", flush=True)
-        rows += measure(name, m, x, kinds, args.cpus, Path(args.work), args.n)
+        rows += measure(name, m, x, kinds, args.cpus, Path(args.work), args.n, task=zoo.get(name).task)
         if args.accuracy and zoo.get(name).task:
             acc += accuracy(name, m, kinds, args.accuracy, args.cpus[0], Path(args.work))
     text = table(rows) + "\n" + accuracy_table(acc)

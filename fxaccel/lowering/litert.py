@@ -318,7 +318,16 @@ def to_tflite(
     with _quiet():
         if int8:  # a pt2e GraphModule: no .eval() (it is traced in eval mode already)
             _refuse_5d(model, inputs)
-            converted = litert_torch.convert(model, inputs, quant_config=_quant_config())
+            try:
+                converted = litert_torch.convert(model, inputs, quant_config=_quant_config())
+            except ValueError as exc:
+                if "same scale constraint" not in str(exc):
+                    raise
+                raise LoweringError(
+                    "LiteRT's converter refused this int8 graph: a PAD (a temporal tap's zero padding) sits "
+                    "between two int8 tensors of different scales, and TFLite's PAD needs one scale (seen when a "
+                    "kT > 1 conv3d reads the network input; X3D's (1, 3, 3) stem converts). Export it as fp32 "
+                    f".tflite, or as an int8 .pte (quantize backend='xnnpack'). Converter: {exc}") from exc
         else:
             with eval_mode(model), torch.no_grad():
                 _refuse_5d(model, inputs)
