@@ -22,8 +22,10 @@ Stability: experimental (``FORMS``, ``bench``, ``Row``, ``machine_info``, ``matm
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
+import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -57,7 +59,16 @@ FORMS: dict[str, Form] = {f.name: f for f in (
     Form("pte_fp16", "ExecuTorch+XNNPACK", "fp16", "mobile deploy form in half precision, as a .pte (native on ARMv8.2+)"),
     Form("tflite", "LiteRT+XNNPACK", "fp32", "mobile deploy form as a .tflite (litert-torch)"),
     Form("tflite_int8", "LiteRT+XNNPACK", "int8", "mobile deploy form, pt2e int8 (litert), as a .tflite"),
+    # peers: what a user would run instead, on the vanilla model (fxaccel.peers; the `bench` extra)
+    Form("ort", "ONNX Runtime", "fp32", "peer: the vanilla model via torch.onnx.export, CPU execution provider"),
+    Form("ort_int8", "ONNX Runtime", "int8", "peer: the vanilla ONNX, ORT static int8 (QDQ, per-channel), "
+         "calibrated on the clips fxaccel's int8 uses"),
+    Form("openvino", "OpenVINO", "fp32", "peer: the vanilla ONNX on OpenVINO's CPU plugin, fp32 forced"),
+    Form("openvino_auto", "OpenVINO", "auto", "peer: the vanilla ONNX on OpenVINO at its default precision "
+         "(bf16 where the CPU has AVX512-BF16/AMX, else fp32; the note says which)"),
+    Form("openvino_int8", "OpenVINO", "int8", "peer: ort_int8's QDQ model on OpenVINO"),
 )}
+PEERS = ("ort", "ort_int8", "openvino", "openvino_auto", "openvino_int8")
 
 ARTIFACT_RUNTIMES = {".pte": ("ExecuTorch+XNNPACK", "pte"), ".tflite": ("LiteRT+XNNPACK", "tflite"),
                      ".ptl": ("TorchScript lite", "ptl"), ".pt": ("TorchScript", "pt")}
@@ -79,6 +90,8 @@ class Row:
     gflops: float | None = None
     ceiling_share: float | None = None
     top1: float | None = None  # on the eval clips, when bench was given labelled data
+    round_ms: list[float] = field(default_factory=list)  # median of each interleaved round
+    round_speedups: list[float] = field(default_factory=list)  # vanilla's round median / this one's
     note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +134,7 @@ class FormBuilder:
         self.stem, self.calib, self.sqnr_floor = stem, calib, sqnr_floor
         self.calib_data = calib_data
         self._cache: dict[str, Any] = {}
+        self._files: dict[str, Path] = {}
         self.notes: dict[str, str] = {}
 
     def get(self, name: str):
@@ -176,20 +190,17 @@ class FormBuilder:
         return self._int8("tflite_int8", "litert", ".tflite")
 
     def _int8(self, form: str, backend: str, suffix: str):
-        from . import zoo
         from .exporting import export
         from .provenance import provenance_of
         from .quantizing import quantize
 
         fp32 = self.get("mobile")
-        clips = self.calib_data or [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs)
-                                    for i in range(self.calib)]
+        clips = self._calibration()
         q = quantize(fp32, clips, backend=backend)
         sqnr = provenance_of(q).output_sqnr_db
         if not (sqnr is not None and sqnr >= self.sqnr_floor):
             raise _QualityError(f"int8 output SQNR {sqnr} dB vs fp32 is below {self.sqnr_floor} dB")
-        what = f"{len(clips)} real" if self.calib_data else f"{self.calib} random"
-        self.notes[form] = f"output SQNR {sqnr} dB vs fp32 ({what} calibration clips)"
+        self.notes[form] = f"output SQNR {sqnr} dB vs fp32 ({self._calibration_words()})"
         path = export(q, self.inputs, self.workdir / f"{self.stem}_int8{suffix}")
         if suffix == ".tflite":
             self.notes[form] += "; " + _tflite_note(path)
@@ -206,6 +217,77 @@ class FormBuilder:
         path = export(self.get("mobile"), self.inputs, self.workdir / f"{self.stem}.tflite")
         self.notes["tflite"] = _tflite_note(path)
         return path
+
+
+    def _calibration(self) -> list:
+        """The int8 forms' calibration clips (fxaccel's and the peers' alike): real ones when given."""
+        from . import zoo
+
+        return self.calib_data or [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs)
+                                   for i in range(self.calib)]
+
+    def _calibration_words(self) -> str:
+        return f"{len(self.calib_data)} real calibration clips" if self.calib_data else \
+            f"{self.calib} random calibration clips"
+
+    def _onnx_file(self, precision: str) -> Path:
+        """The vanilla model as ONNX (``fp32``) or ORT's static int8 of it (``int8``), written once."""
+        from . import peers
+
+        if precision not in self._files:
+            fp32 = self._files.get("fp32") or peers.export_onnx(self.model, self.inputs,
+                                                                  self.workdir / f"{self.stem}.onnx")
+            self._files["fp32"] = fp32
+            if precision == "int8":
+                self._files["int8"] = peers.quantize_onnx(fp32, self._calibration(),
+                                                          self.workdir / f"{self.stem}_int8.onnx")
+        return self._files[precision]
+
+    def _peer(self, form: str, program):
+        """``program`` checked against vanilla eager on the example input: fp32 within 1e-4 (else it
+        is no fair peer: not built), reduced precision by its SQNR, which the note reports."""
+        from .lowering.checking import compare_outputs
+
+        with torch.no_grad():
+            expected, got = self.model.eval()(*self.inputs), program(*self.inputs)
+        fp32 = FORMS[form].precision == "fp32"
+        try:
+            check = compare_outputs(expected, got, self.inputs, rtol=1e-4, sqnr_floor=None if fp32 else -math.inf,
+                                    what=f"{form} ({FORMS[form].runtime})")
+        except Exception as exc:
+            raise _QualityError(str(exc)) from exc
+        self.notes[form] = (f"rel err {check['value']:.1e} vs vanilla eager" if fp32 else
+                            f"output SQNR {check['value']:.1f} dB vs vanilla eager")
+        if FORMS[form].precision == "int8":
+            self.notes[form] += f" ({self._calibration_words()})"
+        return program
+
+    def _ort(self):
+        from .peers import OnnxRuntimeProgram
+
+        return self._peer("ort", OnnxRuntimeProgram(self._onnx_file("fp32")))
+
+    def _ort_int8(self):
+        from .peers import OnnxRuntimeProgram
+
+        return self._peer("ort_int8", OnnxRuntimeProgram(self._onnx_file("int8")))
+
+    def _openvino(self):
+        from .peers import OpenVinoProgram
+
+        return self._peer("openvino", OpenVinoProgram(self._onnx_file("fp32"), precision="f32"))
+
+    def _openvino_auto(self):
+        from .peers import OpenVinoProgram
+
+        program = self._peer("openvino_auto", OpenVinoProgram(self._onnx_file("fp32"), precision=None))
+        self.notes["openvino_auto"] = f"OpenVINO chose {program.inference_precision()}; " + self.notes["openvino_auto"]
+        return program
+
+    def _openvino_int8(self):
+        from .peers import OpenVinoProgram
+
+        return self._peer("openvino_int8", OpenVinoProgram(self._onnx_file("int8"), precision=None))
 
 
 def _tflite_note(path: Path) -> str:
@@ -251,6 +333,7 @@ def bench(
     builder: FormBuilder | None = None,
     calib_data: list | None = None,
     eval_data: list | None = None,
+    rounds: int = 1,
 ) -> list[Row]:
     """Build and time ``forms`` of ``model`` on ``inputs``; one :class:`Row` per form, in order.
 
@@ -263,10 +346,17 @@ def bench(
     ``sqnr_floor`` are then the builder's). ``calib_data``: real clips to calibrate ``pte_int8`` on
     instead of random ones; ``eval_data``: labelled batches ``(clips, labels)``; each row then
     carries the form's top-1 on them (``Row.top1``).
+
+    Every form is built first, then timed in ``rounds`` interleaved rounds (each form ``repeats``
+    runs per round), so a drift in machine load hits all forms alike; ``median_ms`` is the median
+    of all runs, ``round_ms`` each round's median and ``round_speedups`` the speedup within each
+    round: compare forms by those, never across runs.
     """
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
         raise ValueError(f"unknown form(s) {unknown}; known forms: {', '.join(FORMS)}")
+    if rounds < 1:
+        raise ValueError(f"need rounds >= 1, got {rounds}")
     inputs = inputs if isinstance(inputs, tuple) else (inputs,)
     with contextlib.ExitStack() as stack:
         if builder is None:
@@ -276,40 +366,49 @@ def bench(
                                   calib_data=calib_data)
         with step("counting FLOPs"):
             flops = model_flops(model.eval(), inputs)
-        rows = []
+        rows, runnables = [], {}
         for fname in forms:
             form = FORMS[fname]
             row = Row(name, fname, form.runtime, form.precision)
+            rows.append(row)
             try:
                 with step(f"building {fname}"):
-                    runnable = builder.get(fname)
+                    runnables[fname] = _loaded(builder.get(fname))
             except Exception as err:
                 if not _expected_failure(err):
                     raise
                 row.note = f"not built: {str(err).splitlines()[0][:200]}"
-                rows.append(row)
+        timings: dict[str, list] = {f: [] for f in runnables}
+        for r in range(rounds):
+            for fname, runnable in runnables.items():
+                with step(f"timing {fname}" + (f" (round {r + 1}/{rounds})" if rounds > 1 else "")):
+                    timings[fname].append(_time(runnable, inputs, warmup, repeats, threads))
+        for row in rows:
+            if row.form not in runnables:
                 continue
-            with step(f"timing {fname}"):
-                timing = _time(runnable, inputs, warmup, repeats, threads)
-            _fill(row, timing, flops, ceiling_gflops)
+            _fill(row, timings[row.form], flops, ceiling_gflops)
             if eval_data:
-                with step(f"top-1 of {fname}"):
-                    row.top1 = top1(runnable, eval_data)
-            row.note = builder.notes.get(fname, "")
-            rows.append(row)
+                with step(f"top-1 of {row.form}"):
+                    row.top1 = top1(runnables[row.form], eval_data)
+            row.note = builder.notes.get(row.form, "")
     return with_speedups(rows)
+
+
+def _loaded(runnable):
+    """An artifact path loaded once (timing rounds and top-1 reuse it); modules and programs as they are."""
+    from .lowering.runner import load_artifact
+
+    return load_artifact(runnable) if isinstance(runnable, (str, Path)) else runnable
 
 
 def top1(runnable, eval_data: list) -> float:
     """Share of ``eval_data``'s samples (batches ``(clips, labels)``) whose arg-max is the label.
     An artifact path is loaded and run one clip at a time (it was exported for one shape)."""
-    from .lowering.runner import load_artifact
-
-    if isinstance(runnable, (str, Path)):
-        program = load_artifact(runnable)
+    program = _loaded(runnable)
+    if isinstance(program, nn.Module) and not isinstance(program, torch.jit.ScriptModule):
+        run = program
+    else:  # artifacts and peer programs are compiled for the example's batch of one
         run = lambda clips: torch.cat([program(clips[i:i + 1]) for i in range(clips.shape[0])])  # noqa: E731
-    else:
-        run = runnable
     right = total = 0
     with torch.no_grad():
         for clips, labels in eval_data:
@@ -324,7 +423,7 @@ def bench_artifact(path: str | Path, inputs: tuple, *, repeats: int = 10, warmup
     path = Path(path)
     runtime, form = ARTIFACT_RUNTIMES.get(path.suffix, ("?", path.suffix))
     row = Row(path.name, form, runtime, "?")
-    _fill(row, _time(path, inputs, warmup, repeats, threads), None, None)
+    _fill(row, [_time(path, inputs, warmup, repeats, threads)], None, None)
     return row
 
 
@@ -334,23 +433,27 @@ def _time(runnable, inputs, warmup, repeats, threads):
     return time_artifact(runnable, inputs, warmup=warmup, repeats=repeats, threads=threads)
 
 
-def _fill(row: Row, timing, flops: int | None, ceiling: float | None) -> None:
-    row.median_ms = timing.median_ms
-    row.all_ms = [round(t, 4) for t in timing.all_ms]
-    row.threads = timing.threads
-    row.loadavg = round(timing.loadavg[0], 2)
-    if flops and timing.median_ms > 0:
-        row.gflops = flops / (timing.median_ms * 1e-3) / 1e9
+def _fill(row: Row, timings: list, flops: int | None, ceiling: float | None) -> None:
+    """``row``'s latency from one timing per round: the median of every run, and each round's median."""
+    row.all_ms = [round(t, 4) for timing in timings for t in timing.all_ms]
+    row.median_ms = statistics.median(row.all_ms) if len(timings) > 1 else timings[0].median_ms
+    row.round_ms = [timing.median_ms for timing in timings]
+    row.threads = timings[0].threads
+    row.loadavg = round(max(timing.loadavg[0] for timing in timings), 2)
+    if flops and row.median_ms > 0:
+        row.gflops = flops / (row.median_ms * 1e-3) / 1e9
         if ceiling:
             row.ceiling_share = row.gflops / ceiling
 
 
 def with_speedups(rows: list[Row]) -> list[Row]:
-    """Fill ``speedup`` = vanilla median / form median, per model (rows without vanilla keep None)."""
-    base = {r.model: r.median_ms for r in rows if r.form == "vanilla" and r.median_ms}
+    """Fill ``speedup`` = vanilla median / form median, per model (rows without vanilla keep None),
+    and ``round_speedups``, the same within each timing round."""
+    base = {r.model: r for r in rows if r.form == "vanilla" and r.median_ms}
     for r in rows:
         if r.median_ms and r.model in base:
-            r.speedup = base[r.model] / r.median_ms
+            r.speedup = base[r.model].median_ms / r.median_ms
+            r.round_speedups = [b / t for b, t in zip(base[r.model].round_ms, r.round_ms)]
     return rows
 
 
@@ -397,10 +500,11 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
         "cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads or torch.get_num_threads(),
         "torch": torch.__version__, "executorch": installed("executorch"),
         "litert_torch": installed("litert-torch"), "ai_edge_litert": installed("ai-edge-litert"),
+        "onnxruntime": installed("onnxruntime"), "openvino": installed("openvino"),
         "python": platform.python_version(),
         "platform": platform.platform(), "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 
 
-__all__ = ["ARTIFACT_RUNTIMES", "FORMS", "Form", "FormBuilder", "Row", "bench", "bench_artifact", "cpu_model",
+__all__ = ["ARTIFACT_RUNTIMES", "FORMS", "PEERS", "Form", "FormBuilder", "Row", "bench", "bench_artifact", "cpu_model",
            "machine_info", "matmul_ceiling_gflops", "model_flops", "top1", "with_speedups"]

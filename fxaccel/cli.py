@@ -392,7 +392,8 @@ def cmd_bench(args, out: _Out) -> int:
         raise _Usage(f"unknown form(s) {unknown or args.forms!r}; choose from {','.join(FORMS)}")
     _check_counts(args)
     subject = None
-    with out.progress(None if args.model.endswith((".pte", ".ptl", ".pt")) else 1 + 2 * len(forms)) as step:
+    with out.progress(None if args.model.endswith((".pte", ".ptl", ".pt")) else
+                      1 + (1 + args.rounds) * len(forms)) as step:
         with step(f"loading {args.model}"):
             subject = _subject(args, allow_artifact=True)
         if subject.kind == "artifact":
@@ -402,15 +403,15 @@ def cmd_bench(args, out: _Out) -> int:
         else:
             rows = bench(subject.model, subject.inputs, forms, name=subject.name, repeats=args.repeats,
                          warmup=args.warmup, threads=args.threads, workdir=args.out_dir, calib=args.calib,
-                         step=step)
+                         step=step, rounds=args.rounds)
     _latency(out, subject, rows, args)
     return EXIT_OK
 
 
 def _check_counts(args) -> None:
-    if args.repeats < 1 or args.warmup < 0 or (args.threads is not None and args.threads < 1):
-        raise _Usage(f"need --repeats >= 1, --warmup >= 0 and --threads >= 1 (got {args.repeats}, "
-                     f"{args.warmup}, {args.threads})")
+    if args.repeats < 1 or args.warmup < 0 or args.rounds < 1 or (args.threads is not None and args.threads < 1):
+        raise _Usage(f"need --repeats >= 1, --warmup >= 0, --rounds >= 1 and --threads >= 1 (got {args.repeats}, "
+                     f"{args.warmup}, {args.rounds}, {args.threads})")
 
 
 def _latency(out: _Out, subject, rows, args, extra: dict | None = None) -> None:
@@ -461,7 +462,8 @@ def cmd_run(args, out: _Out) -> int:
         with step("deploying for x86"):
             builder.get("x86")
         rows = bench(subject.model, subject.inputs, forms, name=subject.name, repeats=args.repeats,
-                     warmup=args.warmup, threads=args.threads, step=step, builder=builder, eval_data=labelled)
+                     warmup=args.warmup, threads=args.threads, step=step, builder=builder, eval_data=labelled,
+                     rounds=args.rounds)
     trep = report_of(gm)
     summary = {"coverage": trep.coverage, "blocks": _blocks_summary(gm), "opaque": [o.path for o in trep.opaque],
                "deploy": {t: report_of(builder.built(f)).extra for t, f in (("mobile_cpu", "mobile"), ("x86", "x86"))}}
@@ -529,6 +531,8 @@ def _timing(p: argparse.ArgumentParser, repeats: int) -> None:
     g.add_argument("--threads", type=int, default=None, help="torch / ExecuTorch threads (default: torch's)")
     g.add_argument("--repeats", type=int, default=repeats, help=f"timed runs; the median is reported (default {repeats})")
     g.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    g.add_argument("--rounds", type=int, default=1, help="interleaved timing rounds over all forms, so load "
+                   "drift hits each alike (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
