@@ -52,6 +52,8 @@ FORMS: dict[str, Form] = {f.name: f for f in (
     Form("vanilla", "torch eager", "fp32", "the model as written"),
     Form("transmuted", "torch eager", "fp32", "fxaccel.transmute: efficient blocks, original form"),
     Form("x86", "torch eager", "fp32", "fxaccel.deploy(target='x86'): channels-last, BN folded, 1x1x1 convs as GEMMs, depthwise conv3d kept"),
+    Form("x86_compile", "torch.compile", "fp32", "the x86 deploy form under torch.compile (inductor, "
+         "C++/OpenMP kernels; compiled once per thread count)"),
     Form("mobile", "torch eager", "fp32", "fxaccel.deploy(target='mobile_cpu'): time folded, 4-D ops only"),
     Form("ptl", "TorchScript lite", "fp32", "mobile deploy form as a .ptl (lite interpreter)"),
     Form("pte", "ExecuTorch+XNNPACK", "fp32", "mobile deploy form as a .pte"),
@@ -160,6 +162,21 @@ class FormBuilder:
         from .deploying import deploy
 
         return deploy(self.get("transmuted"), self.inputs, target="x86")
+
+    def _x86_compile(self):
+        from .errors import LoweringError
+
+        start = time.perf_counter()
+        try:
+            program = self._peer("x86_compile", CompiledPerThreads(self.get("x86")))  # first call compiles
+        except _QualityError:
+            raise
+        except Exception as exc:  # inductor's own failures (torch 2.13 at 1 thread: a depthwise conv3d's
+            # channels-last output stride differs from its meta kernel's): this form does not exist here
+            raise LoweringError(f"torch.compile failed at {torch.get_num_threads()} thread(s): "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from exc
+        self.notes["x86_compile"] += f"; compiled in {time.perf_counter() - start:.0f} s"
+        return program
 
     def _mobile(self):
         from .deploying import deploy
@@ -290,6 +307,21 @@ class FormBuilder:
         return self._peer("openvino_int8", OpenVinoProgram(self._onnx_file("int8"), precision=None))
 
 
+class CompiledPerThreads:
+    """``torch.compile(module)``, recompiled when torch's thread count changes: inductor bakes the
+    count into its OpenMP kernels at code generation and does not guard on it."""
+
+    def __init__(self, module: nn.Module):
+        self.module, self._threads, self._compiled = module, None, None
+
+    def __call__(self, *inputs):
+        n = torch.get_num_threads()
+        if n != self._threads:
+            torch._dynamo.reset()
+            self._threads, self._compiled = n, torch.compile(self.module)
+        return self._compiled(*inputs)
+
+
 def _tflite_note(path: Path) -> str:
     from .lowering.litert import tflite_report
 
@@ -352,6 +384,8 @@ def bench(
     of all runs, ``round_ms`` each round's median and ``round_speedups`` the speedup within each
     round: compare forms by those, never across runs.
     """
+    from .lowering.runner import thread_count
+
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
         raise ValueError(f"unknown form(s) {unknown}; known forms: {', '.join(FORMS)}")
@@ -371,8 +405,8 @@ def bench(
             form = FORMS[fname]
             row = Row(name, fname, form.runtime, form.precision)
             rows.append(row)
-            try:
-                with step(f"building {fname}"):
+            try:  # at the timed thread count: what compiles per thread count compiles for that one
+                with step(f"building {fname}"), thread_count(threads):
                     runnables[fname] = _loaded(builder.get(fname))
             except Exception as err:
                 if not _expected_failure(err):
@@ -507,4 +541,4 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
 
 
 __all__ = ["ARTIFACT_RUNTIMES", "FORMS", "PEERS", "Form", "FormBuilder", "Row", "bench", "bench_artifact", "cpu_model",
-           "machine_info", "matmul_ceiling_gflops", "model_flops", "top1", "with_speedups"]
+           "CompiledPerThreads", "machine_info", "matmul_ceiling_gflops", "model_flops", "top1", "with_speedups"]

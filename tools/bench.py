@@ -12,7 +12,7 @@ between ``<!-- section NAME -->`` markers of the page (appended if missing), wit
 so one run does not have to remeasure everything; without it the whole page and its plot are written.
 
 For each model and thread count every form (vanilla eager, transmuted, x86 and mobile deploy forms
-in eager torch, .ptl, .pte fp32/int8/fp16, .tflite fp32/int8, and the peers a user would pick
+in eager torch, the x86 form under torch.compile, .ptl, .pte fp32/int8/fp16, .tflite fp32/int8, and the peers a user would pick
 instead: ONNX Runtime and OpenVINO on the vanilla model's ONNX, fp32 and int8, and OpenVINO at its
 default precision; the `bench` extra) is built once, then timed in --rounds interleaved rounds
 (--repeats runs each after --warmup). The table gives the speedup over vanilla eager at the same thread count, the
@@ -41,10 +41,11 @@ from fxaccel.benchmarking import FORMS, PEERS, bench, machine_info, matmul_ceili
 from fxaccel.modelspec import parse_shape  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_FORMS = "vanilla,transmuted,x86,mobile,ptl,pte,pte_int8,pte_fp16,tflite,tflite_int8," + ",".join(PEERS)
+ALL_FORMS = "vanilla,transmuted,x86,x86_compile,mobile,ptl,pte,pte_int8,pte_fp16,tflite,tflite_int8," + ",".join(PEERS)
 SMOKE_FORMS = "vanilla,x86,mobile"
 # bar colours per form (plot)
 COLORS = {"vanilla": (120, 120, 120), "transmuted": (160, 160, 160), "x86": (70, 130, 200),
+          "x86_compile": (40, 90, 160),
           "mobile": (140, 180, 230), "ptl": (230, 160, 60), "pte": (60, 170, 90), "pte_int8": (30, 120, 60),
           "pte_fp16": (100, 200, 120), "tflite": (200, 90, 160), "tflite_int8": (140, 50, 110),
           "ort": (200, 60, 60), "ort_int8": (150, 40, 40), "openvino": (90, 60, 170), "openvino_auto": (130, 100, 210),

@@ -1,4 +1,5 @@
-"""The peer runtimes (fxaccel.peers) and interleaved timing rounds in fxaccel.benchmarking.
+"""The peer runtimes (fxaccel.peers), the torch.compile form and interleaved timing rounds in
+fxaccel.benchmarking.
 
 Peers are the bar fxaccel's artifacts are measured against, so they must run the *same* model:
 fp32 peers match vanilla eager within 1e-4 (ONNX Runtime and OpenVINO reorder fp32 sums, ~1e-6
@@ -99,3 +100,11 @@ def test_a_missing_peer_runtime_is_a_not_built_row_naming_the_extra(mini, onnx_f
         peers.OpenVinoProgram(onnx_files[0])(x)
     rows = bench(model, (x,), ["vanilla", "openvino"], repeats=1, warmup=0, workdir=tmp_path)
     assert rows[1].median_ms is None and "fxaccel[bench]" in rows[1].note
+
+
+def test_x86_form_under_torch_compile_is_a_checked_form(mini, tmp_path):
+    model, _, x = mini
+    rows = bench(model, (x,), ["vanilla", "x86_compile"], repeats=2, warmup=1, threads=2, workdir=tmp_path)
+    row = rows[1]
+    assert row.runtime == "torch.compile" and row.median_ms, row.note
+    assert "rel err" in row.note and "compiled in" in row.note
