@@ -433,6 +433,28 @@ def test_bench_tool_section_replaces_only_its_part_of_the_page(tmp_path, monkeyp
     assert not (tmp_path / "benchmarks.png").exists()
 
 
+# ------------------------------------------------------------------ tools/profile_pte.py
+
+
+def test_profile_tool_groups_xnnpack_events_by_operator_kind(tmp_path, monkeypatch):
+    pytest.importorskip("executorch")
+    import fxaccel
+
+    monkeypatch.syspath_prepend(str(HERE.parents[1] / "tools"))
+    tool = _tool("profile_pte")
+    assert tool.kind("Convolution (NHWC, F32) IGEMM #12") == "Convolution (NHWC, F32) IGEMM"
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)).eval()
+    x = torch.randn(1, 3, 16, 16)
+    path = fxaccel.export(model, x, tmp_path / "tiny.pte")
+    result = tool.profile(path, x, threads=1, warmup=1, runs=3, work=tmp_path)
+    kinds = result["kinds"]
+    assert any(k.startswith("Convolution") and "DWConv" in k for k in kinds), kinds
+    assert sum(calls for calls, _ in kinds.values()) >= 2
+    assert result["total_ms"] > 0 and all(ms >= 0 for _, ms in kinds.values())
+    assert not any("outside XNNPACK" in k for k in kinds), kinds  # conv+relu+dwconv: all delegated
+
+
 # ------------------------------------------------------------------ tools/int8_noise_budget.py
 
 
