@@ -528,9 +528,11 @@ def _pt2e_api(backend: str = "xnnpack"):
         if backend == "litert":
             from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer as Quantizer
             from litert_torch.quantize.pt2e_quantizer import get_symmetric_quantization_config
-        else:
-            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer as Quantizer
+        else:  # XNNPACK's quantizer, zero pads sharing their input's scale (fxaccel.lowering.xnnpack_int8)
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+
+            from .lowering.xnnpack_int8 import quantizer_class
+            Quantizer = quantizer_class()
     except ImportError as err:
         from .errors import MissingDependency
 

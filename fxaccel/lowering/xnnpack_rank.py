@@ -136,12 +136,15 @@ def _too_many_dims(node: fx.Node) -> bool:
 
 def partitioner():
     """An ``XnnpackPartitioner`` that leaves out every op reading or making a tensor of more than
-    6 dims; ``.kept_out`` maps each such node's name to the reason (for the delegation report)."""
+    6 dims; ``.kept_out`` maps each such node's name to the reason (for the delegation report).
+    Zero pads with int8 outputs run in int8 (:mod:`fxaccel.lowering.xnnpack_int8`)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    from .xnnpack_int8 import partitioner_configs
 
     class _RankLimited(XnnpackPartitioner):
         def __init__(self):
-            super().__init__()
+            super().__init__(configs=partitioner_configs())
             self.kept_out: dict[str, str] = {}
 
         def get_matched_nodes_from_configs(self, ep):
