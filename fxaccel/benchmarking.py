@@ -137,6 +137,7 @@ class FormBuilder:
         self.calib_data = calib_data
         self._cache: dict[str, Any] = {}
         self._files: dict[str, Path] = {}
+        self._expected = None  # vanilla eager on the example: the reference of every peer form
         self.notes: dict[str, str] = {}
 
     def get(self, name: str):
@@ -235,7 +236,6 @@ class FormBuilder:
         self.notes["tflite"] = _tflite_note(path)
         return path
 
-
     def _calibration(self) -> list:
         """The int8 forms' calibration clips (fxaccel's and the peers' alike): real ones when given."""
         from . import zoo
@@ -266,7 +266,9 @@ class FormBuilder:
         from .lowering.checking import compare_outputs
 
         with torch.no_grad():
-            expected, got = self.model.eval()(*self.inputs), program(*self.inputs)
+            if self._expected is None:
+                self._expected = self.model.eval()(*self.inputs)
+            expected, got = self._expected, program(*self.inputs)
         fp32 = FORMS[form].precision == "fp32"
         try:
             check = compare_outputs(expected, got, self.inputs, rtol=1e-4, sqnr_floor=None if fp32 else -math.inf,
@@ -280,31 +282,31 @@ class FormBuilder:
         return program
 
     def _ort(self):
-        from .peers import OnnxRuntimeProgram
-
-        return self._peer("ort", OnnxRuntimeProgram(self._onnx_file("fp32")))
+        return self._onnx_peer("ort")
 
     def _ort_int8(self):
-        from .peers import OnnxRuntimeProgram
-
-        return self._peer("ort_int8", OnnxRuntimeProgram(self._onnx_file("int8")))
+        return self._onnx_peer("ort_int8")
 
     def _openvino(self):
-        from .peers import OpenVinoProgram
-
-        return self._peer("openvino", OpenVinoProgram(self._onnx_file("fp32"), precision="f32"))
+        return self._onnx_peer("openvino")
 
     def _openvino_auto(self):
-        from .peers import OpenVinoProgram
-
-        program = self._peer("openvino_auto", OpenVinoProgram(self._onnx_file("fp32"), precision=None))
+        program = self._onnx_peer("openvino_auto")
         self.notes["openvino_auto"] = f"OpenVINO chose {program.inference_precision()}; " + self.notes["openvino_auto"]
         return program
 
     def _openvino_int8(self):
-        from .peers import OpenVinoProgram
+        return self._onnx_peer("openvino_int8")
 
-        return self._peer("openvino_int8", OpenVinoProgram(self._onnx_file("int8"), precision=None))
+    def _onnx_peer(self, form: str):
+        """A peer form: its runtime on the vanilla ONNX of its precision (int8: ORT's QDQ model);
+        OpenVINO fp32 forced for ``openvino``, its own choice otherwise."""
+        from .peers import OnnxRuntimeProgram, OpenVinoProgram
+
+        path = self._onnx_file("int8" if FORMS[form].precision == "int8" else "fp32")
+        program = (OnnxRuntimeProgram(path) if FORMS[form].runtime == "ONNX Runtime" else
+                   OpenVinoProgram(path, precision="f32" if form == "openvino" else None))
+        return self._peer(form, program)
 
 
 class CompiledPerThreads:

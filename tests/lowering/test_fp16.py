@@ -16,15 +16,11 @@ from torch import nn
 import fxaccel
 from fxaccel import exporting
 from fxaccel.testing import relative_error, sqnr_db
-from mini_x3d import clip, mini_x3d
+from mini_x3d import clip
 
 pytestmark = [pytest.mark.executorch, pytest.mark.skipif(
     importlib.util.find_spec("executorch") is None, reason="needs the executorch extra")]
 
-
-@pytest.fixture(scope="module")
-def mini():
-    return mini_x3d()
 
 
 def _half_pte(fast, x):

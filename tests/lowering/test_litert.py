@@ -17,17 +17,13 @@ from torch import nn
 import fxaccel
 from fxaccel import errors, exporting
 from fxaccel.testing import relative_error, sqnr_db
-from mini_x3d import clip, mini_x3d
+from mini_x3d import clip
 
 requires_litert = pytest.mark.skipif(
     importlib.util.find_spec("litert_torch") is None or importlib.util.find_spec("ai_edge_litert") is None,
     reason="needs the litert extra: pip install 'fxaccel[litert]'")
 pytestmark = requires_litert
 
-
-@pytest.fixture(scope="module")
-def mini():
-    return mini_x3d()
 
 
 @pytest.fixture(scope="module")

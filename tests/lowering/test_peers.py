@@ -14,7 +14,7 @@ import torch
 from fxaccel.benchmarking import PEERS, bench
 from fxaccel.errors import MissingDependency
 from fxaccel.numerics import relative_error, sqnr_db
-from mini_x3d import clip, mini_x3d
+from mini_x3d import clip
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -22,10 +22,6 @@ peers = pytest.importorskip("fxaccel.peers")
 
 INT8_FLOOR_DB = 15.0
 
-
-@pytest.fixture(scope="module")
-def mini():
-    return mini_x3d()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from fxaccel.numerics import sqnr_db
 from mini_x3d import clip, mini_x3d
 
 pytest.importorskip("executorch")
-from fxaccel.lowering import xnnpack_int8  # noqa: E402
 
 FLOOR_DB = 20.0
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
