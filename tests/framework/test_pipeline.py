@@ -1,7 +1,7 @@
 """The pass registry: user passes run in their stage, in the declared order; cycles are clear errors."""
 import pytest
 import torch
-from torch import fx, nn
+from torch import nn
 from torch.fx.passes.infra.pass_base import PassBase, PassResult
 
 import fxaccel

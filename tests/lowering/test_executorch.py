@@ -174,19 +174,6 @@ def test_random_tiny_nets_lower_fully_delegated_and_match(c, t, hw, seed):
 # ------------------------------------------------------------------ the delegation facts
 
 
-class _F(nn.Module):
-    """One op under test: ``fn(self, x)``, with an optional parameter shaped like a per-clip scale."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-        self.fc = nn.Linear(C * H * W, 5)
-        self.scale = nn.Parameter(torch.randn(N, 1, C, 1))
-
-    def forward(self, x):
-        return self.fn(self, x)
-
-
 X4, X5 = (N * T, C, H, W), (N, C, T, H, W)
 
 # Delegated (fp32) in TinyFolded, which has nothing outside its delegates: the entry fold (5-D

@@ -23,7 +23,7 @@ from fxaccel import exporting
 from fxaccel import errors
 from fxaccel.testing import relative_error, sqnr_db
 from fxaccel.zoo.x3d import example_input as x3d_example_input
-from mini_x3d import SHAPE, clip as _clip
+from mini_x3d import clip as _clip
 
 requires_et = pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
                                  reason="needs the executorch extra: pip install 'fxaccel[executorch]'")

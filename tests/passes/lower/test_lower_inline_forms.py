@@ -1,6 +1,5 @@
 """``inline_forms``: deploy-form modules are traced through (for ExecuTorch and NNAPI) so the fixes
 see every op; numerics are unchanged (exactly: the same ops on the same tensors)."""
-import pytest
 import torch
 from torch import fx, nn
 

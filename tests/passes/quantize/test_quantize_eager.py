@@ -11,7 +11,6 @@ import copy
 
 import pytest
 import torch
-import torch.ao.nn.quantized as nnq
 from torch import fx, nn
 from torch.utils.data import DataLoader, TensorDataset
 
