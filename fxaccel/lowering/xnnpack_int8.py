@@ -51,8 +51,7 @@ def share_pad_qparams(model: fx.GraphModule) -> int:
         if node.op != "call_function" or node.target not in _PADS or _KEY in node.meta:
             continue
         src = node.args[0]
-        ann = src.meta.get(_KEY) if isinstance(src, fx.Node) else None
-        if ann is None or ann.output_qspec is None or not _zero_constant_pad(node):
+        if not _quantized_output(src) or not _zero_constant_pad(node):
             continue
         shared = SharedQuantizationSpec(src)
         node.meta[_KEY] = QuantizationAnnotation(input_qspec_map={src: shared}, output_qspec=shared,
@@ -132,10 +131,8 @@ def split_silu(model: fx.GraphModule) -> int:
         with model.graph.inserting_before(node):
             gate = model.graph.call_function(_SIGMOID, (x,))
             out = model.graph.call_function(torch.ops.aten.mul.Tensor, (x, gate))
-        for new in (gate, out):
-            new.meta = {k: v for k, v in node.meta.items() if k != "val"}
-            if "val" in node.meta:
-                new.meta["val"] = node.meta["val"]
+        for new in (gate, out):  # same shape, dtype and source as the silu
+            new.meta = dict(node.meta)
         node.replace_all_uses_with(out)
         model.graph.erase_node(node)
         count += 1
@@ -172,31 +169,29 @@ def partitioner_configs() -> list:
     from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
     from executorch.backends.xnnpack.utils.quant_utils import is_dequant, is_quant
 
-    class Int8ConstantPadConfig(ConstantPadConfig):
-        def supported_precision_types(self):
-            return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
+    def int8_when(config: type, ok) -> type:
+        """``config`` also taken in static-quant, but only for dq -> op -> q where ``ok(dq, qs)``;
+        any other node is the fp32 op ExecuTorch makes by default."""
+        class Int8Config(config):
+            def supported_precision_types(self):
+                return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
 
-        def get_node_and_deps(self, node: fx.Node, ep) -> list:
-            """int8 only for dq -> pad -> q with one scale (XNNPACK's pad cannot requantize; such a
-            program would not load); anything else is the fp32 pad ExecuTorch makes by default."""
-            src, users = node.args[0], list(node.users)
-            if isinstance(src, fx.Node) and is_dequant(src) and len(users) == 1 and is_quant(users[0]) \
-                    and tuple(users[0].args[1:]) == tuple(src.args[1:]):
-                return super().get_node_and_deps(node, ep)
-            return [node]
+            def get_node_and_deps(self, node: fx.Node, ep) -> list:
+                src, users = node.args[0], list(node.users)
+                if isinstance(src, fx.Node) and is_dequant(src) and users and all(map(is_quant, users)) \
+                        and ok(src, users):
+                    return super().get_node_and_deps(node, ep)
+                return [node]
 
-    class Int8SigmoidConfig(SigmoidConfig):
-        def supported_precision_types(self):
-            return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
+        Int8Config.__name__ = f"Int8{config.__name__}"
+        return Int8Config
 
-        def get_node_and_deps(self, node: fx.Node, ep) -> list:
-            """int8 only for dq -> sigmoid -> q with the fixed output qparams (the ones this module
-            annotates and tests); anything else is ExecuTorch's default fp32 sigmoid."""
-            src, users = node.args[0], list(node.users)
-            if isinstance(src, fx.Node) and is_dequant(src) and users and all(
-                    is_quant(u) and tuple(u.args[1:3]) == (SIGMOID_SCALE, SIGMOID_ZERO_POINT) for u in users):
-                return super().get_node_and_deps(node, ep)
-            return [node]
-
-    swap = {ConstantPadConfig: Int8ConstantPadConfig, SigmoidConfig: Int8SigmoidConfig}
+    swap = {
+        # one consumer, one scale: XNNPACK's pad cannot requantize (such a program would not load)
+        ConstantPadConfig: int8_when(ConstantPadConfig, lambda dq, qs: len(qs) == 1
+                                     and tuple(qs[0].args[1:]) == tuple(dq.args[1:])),
+        # the fixed output qparams this module annotates and tests
+        SigmoidConfig: int8_when(SigmoidConfig, lambda dq, qs: all(
+            tuple(q.args[1:3]) == (SIGMOID_SCALE, SIGMOID_ZERO_POINT) for q in qs)),
+    }
     return [swap.get(c, c) for c in ALL_PARTITIONER_CONFIGS]

@@ -23,8 +23,12 @@ from typing import Callable, Iterator
 from torch import fx
 
 
+def _name(node: fx.Node) -> str:
+    return getattr(node.target, "__name__", str(node.target))
+
+
 def _names(graph: fx.Graph) -> set[str]:
-    return {getattr(n.target, "__name__", str(n.target)) for n in graph.nodes if n.op == "call_function"}
+    return {_name(n) for n in graph.nodes if n.op == "call_function"}
 
 
 def _has(*fragments: str) -> Callable[[fx.Graph], bool]:
@@ -45,7 +49,7 @@ def _conv1d_or_batch_norm(graph: fx.Graph) -> bool:
     for n in graph.nodes:
         if n.op != "call_function":
             continue
-        name = getattr(n.target, "__name__", str(n.target))
+        name = _name(n)
         if "batch_norm" in name or ("convolution" in name and _rank(n.args[0]) == 3):
             return True
     return False
