@@ -23,6 +23,8 @@ from torch import nn
 
 from .errors import MissingDependency
 
+log = logging.getLogger(__name__)
+
 OPSET = 18  # the TorchScript exporter's best-tested opset; both runtimes take it
 
 
@@ -112,7 +114,8 @@ class OnnxRuntimeProgram(_PerThreads):
 
 class OpenVinoProgram(_PerThreads):
     """OpenVINO on the CPU, latency mode; ``precision="f32"`` forces fp32 math, ``None`` keeps the
-    plugin's default (bf16 on CPUs with AVX512-BF16/AMX, else fp32)."""
+    plugin's default (bf16 on CPUs with AVX512-BF16/AMX, else fp32), or f32 where the default cannot
+    compile the model (:meth:`inference_precision` says which ran)."""
 
     def __init__(self, path: str | Path, precision: str | None = "f32"):
         super().__init__(path)
@@ -123,7 +126,17 @@ class OpenVinoProgram(_PerThreads):
         config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
         if self.precision:
             config["INFERENCE_PRECISION_HINT"] = self.precision
-        return ov.Core().compile_model(str(self.path), "CPU", config)
+        core = ov.Core()
+        try:
+            return core.compile_model(str(self.path), "CPU", config)
+        except RuntimeError as exc:
+            # OpenVINO 2026.4 on AMD Zen 4 (AVX512-BF16, no AMX) defaults to bf16 and then finds no
+            # kernel for a QDQ int8 model ("No suitable implementations"); f32 around the int8 ops works
+            if self.precision is not None or "No suitable implementations" not in str(exc):
+                raise
+            log.warning("OpenVINO's default precision cannot compile %s on this CPU; compiling it with f32 "
+                        "for the non-int8 ops", self.path.name)
+            return core.compile_model(str(self.path), "CPU", {**config, "INFERENCE_PRECISION_HINT": "f32"})
 
     def _run(self, compiled, arrays):
         result = compiled(arrays)

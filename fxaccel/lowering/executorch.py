@@ -71,7 +71,7 @@ from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, macs, op_kind
 from ..inputs import eval_mode
 from ..targets import TARGETS
 from .checking import compare_outputs
-from . import xnnpack_passes, xnnpack_rank
+from . import lowering_time, xnnpack_rank
 from ..errors import DEPLOY_HINT, LoweringError, MissingDependency, NotDelegated, UnsupportedOps
 
 log = logging.getLogger(__name__)
@@ -450,12 +450,13 @@ def to_pte(
             "sqnr_floor=<dB> (e.g. 25.0 against the fp32 model) or verify=False"
         )
     part = xnnpack_rank.partitioner()
-    with _why_not_partitioned() as reasons, xnnpack_passes.live_passes_only():
-        edge = lower(exported, transform_passes=xnnpack_rank.TRANSFORM_PASSES, partitioner=[part])
-    report = _report_from_graph(edge.exported_program().graph_module, {**reasons, **part.kept_out})
-    _refuse_unrunnable(report)
-    _refuse_high_rank(edge.exported_program().graph_module)
-    buffer = edge.to_executorch().buffer
+    with lowering_time.faster():
+        with _why_not_partitioned() as reasons:
+            edge = lower(exported, transform_passes=xnnpack_rank.transform_passes(exported), partitioner=[part])
+        report = _report_from_graph(edge.exported_program().graph_module, {**reasons, **part.kept_out})
+        _refuse_unrunnable(report)
+        _refuse_high_rank(edge.exported_program().graph_module)
+        buffer = edge.to_executorch().buffer
     out_path = None
     if path is not None:
         out_path = Path(path)

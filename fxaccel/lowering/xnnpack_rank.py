@@ -126,6 +126,13 @@ def high_rank_nodes(gm: fx.GraphModule | None) -> list[fx.Node]:
 
 TRANSFORM_PASSES = [_pass]
 
+
+def transform_passes(exported) -> list | None:
+    """:data:`TRANSFORM_PASSES` for an exported program with a tensor of more than 6 dims, else
+    None: the rewrite has nothing to do there, and running it still costs ExecuTorch a program
+    copy and re-verification (~0.8 s on X3D-XS)."""
+    return TRANSFORM_PASSES if high_rank_nodes(exported.graph_module) else None
+
 TOO_MANY_DIMS = f"more than {MAX_DIMS} dims (XNNPACK's limit): the portable kernel runs it"
 
 
@@ -137,9 +144,11 @@ def _too_many_dims(node: fx.Node) -> bool:
 def partitioner():
     """An ``XnnpackPartitioner`` that leaves out every op reading or making a tensor of more than
     6 dims; ``.kept_out`` maps each such node's name to the reason (for the delegation report).
-    Zero pads with int8 outputs run in int8 (:mod:`fxaccel.lowering.xnnpack_int8`)."""
+    Zero pads with int8 outputs run in int8 (:mod:`fxaccel.lowering.xnnpack_int8`); which ops stay
+    whole is decided before decomposing (:func:`fxaccel.lowering.lowering_time.decide_up_front`)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
+    from . import lowering_time
     from .xnnpack_int8 import partitioner_configs
 
     class _RankLimited(XnnpackPartitioner):
@@ -159,5 +168,8 @@ def partitioner():
                 if kept:
                     groups.append(kept)
             return groups
+
+        def ops_to_not_decompose(self, ep):
+            return lowering_time.decide_up_front(super().ops_to_not_decompose(ep), ep.graph_module.graph)
 
     return _RankLimited()
