@@ -136,6 +136,12 @@ def _portable_layout_op(graph: fx.Graph) -> bool:
     return _targets(*LegalizePortableDimOrderPass._target_ops)(graph)
 
 
+def _constant_inputs_only(graph: fx.Graph) -> bool:
+    """ConstPropPass folds a call whose inputs are all real tensors: in a lifted program those are
+    ``get_attr`` constants (parameters and buffers are placeholders), or no tensor at all."""
+    return any(all(a.op == "get_attr" for a in n.all_input_nodes) for n in _calls(graph))
+
+
 def _transpose_t(graph: fx.Graph) -> bool:
     return _targets(torch.ops.aten.t.default)(graph)
 
@@ -153,6 +159,7 @@ LIVE_WHEN: dict[str, Callable[[fx.Graph], bool]] = {
     "RemoveGetItemPass": _getitem,
     "Conv1dUnsqueezePass": _conv1d_or_batch_norm,
     "PReLUReshapePass": _has("prelu"),
+    "ConstPropPass": _constant_inputs_only,
     # aten-to-edge passes (aten op targets) and edge-to-executorch passes
     "NormalizeTransposePass": _transpose_t,
     "ReplaceBrokenOpsWithFunctionalOpsPass": _view_op,

@@ -88,10 +88,34 @@ def test_a_model_that_gives_the_guarded_passes_work_skips_them_not_and_is_the_sa
     # no work for these in any graph we could build: "custom" meta comes only from user-tagged
     # quantized graphs; ExecuTorch 1.5.1 keeps max_pool2d whole in a partition (no getitem);
     # SymInts need dynamic shapes (fxaccel exports static ones); decomposition leaves neither
-    # aten.t nor a view op (views become view_copy first) for the last two
+    # aten.t nor a view op (views become view_copy first); constants reach XNNPACK's partitions
+    # lifted, as placeholders, not as the get_attr tensors ConstPropPass folds (its rule is
+    # checked on its own below)
     never = {"PropagateCustomMetaPass", "RemoveGetItemPass", "SymToTensorPass", "NormalizeTransposePass",
-             "ReplaceBrokenOpsWithFunctionalOpsPass"}
+             "ReplaceBrokenOpsWithFunctionalOpsPass", "ConstPropPass"}
     assert {name for name, calls in seen.items() if any(calls)} >= set(lowering_time.LIVE_WHEN) - never, seen
+
+
+def test_const_prop_has_work_exactly_where_a_call_reads_only_constants():
+    """Its ``call_operator`` folds a call whose arguments are all real tensors or plain values."""
+    from executorch.exir.passes.const_prop_pass import ConstPropPass
+
+    class Model(nn.Module):
+        def __init__(self, constant: bool):
+            super().__init__()
+            self.constant = constant
+            self.register_buffer("w", torch.randn(4))
+
+        def forward(self, x):
+            w = self.w * 2 if self.constant else x * 2
+            return x + w
+
+    live = lowering_time.LIVE_WHEN["ConstPropPass"]
+    for constant in (True, False):
+        gm = torch.export.export(Model(constant), (torch.randn(4),)).module(check_guards=False)  # buffer: get_attr
+        calls = lambda g: sum(n.op == "call_function" for n in g.graph.nodes)  # noqa: E731
+        folded = ConstPropPass()(copy.deepcopy(gm)).graph_module
+        assert live(gm.graph) == constant == (calls(folded) < calls(gm)), constant
 
 
 def test_the_pattern_passes_triggers_occur_in_every_pattern():
