@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="one fp32 run each way")
     p.add_argument("--out", default=None, help="write the markdown here (e.g. docs/export_time.md)")
     args = p.parse_args(argv)
+    from importlib.metadata import version
+
+    import torch
+
+    from fxaccel.benchmarking import cpu_model
     if args.smoke:
         args.precisions, args.runs = ["fp32"], 1
     load_before = os.getloadavg()
@@ -107,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         "(idle passes skipped, decompositions decided up front, provenance shared, no rank rewrite without >6-D tensors). Medians of "
         f"{args.runs} interleaved runs; the ratio is as-is / fxaccel of the medians.",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; load average before {load_before[0]:.2f}, after {load_after[0]:.2f}.",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, executorch "
+        f"{version('executorch')}, Python {platform.python_version()}; load average before "
+        f"{load_before[0]:.2f}, after {load_after[0]:.2f}.",
         "",
         "| model | precision | cold as is | cold fxaccel | ratio | warm as is | warm fxaccel | ratio | runs (cold, fxaccel) | programs identical |",
         "|---|---|---|---|---|---|---|---|---|---|",

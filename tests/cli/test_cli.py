@@ -516,3 +516,12 @@ def test_run_on_the_trained_model_shows_top1(capsys, tmp_path):
     rows = {r["form"]: r for r in data["rows"]}
     assert set(rows) == {"vanilla", "x86"}
     assert rows["vanilla"]["top1"] >= 0.9 and rows["x86"]["top1"] == rows["vanilla"]["top1"]
+
+
+@pytest.mark.slow
+def test_export_time_tool_smoke_measures_both_ways_and_finds_the_programs_identical(tmp_path):
+    """About 90 s: two fresh processes each export X3D-XS twice."""
+    out = tmp_path / "export_time.md"
+    assert _tool("export_time").main(["--smoke", "--out", str(out)]) == 0
+    row = [ln for ln in out.read_text().splitlines() if ln.startswith("| X3D-XS | fp32 |")]
+    assert len(row) == 1 and row[0].rstrip().endswith("| yes |"), row
