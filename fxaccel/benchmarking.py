@@ -54,6 +54,9 @@ FORMS: dict[str, Form] = {f.name: f for f in (
     Form("x86", "torch eager", "fp32", "fxaccel.deploy(target='x86'): channels-last, BN folded, 1x1x1 convs as GEMMs, depthwise conv3d kept"),
     Form("x86_compile", "torch.compile", "fp32", "the x86 deploy form under torch.compile (inductor, "
          "C++/OpenMP kernels; compiled once per thread count)"),
+    Form("x86_bf16", "torch eager", "bf16", "the x86 deploy form with weights and activations in bf16 "
+         "(oneDNN's AVX512-BF16/AMX kernels, fp32 accumulation), fp32 in and out; CPUs with bf16 only"),
+    Form("x86_bf16_compile", "torch.compile", "bf16", "x86_bf16 under torch.compile"),
     Form("mobile", "torch eager", "fp32", "fxaccel.deploy(target='mobile_cpu'): time folded, 4-D ops only"),
     Form("ptl", "TorchScript lite", "fp32", "mobile deploy form as a .ptl (lite interpreter)"),
     Form("pte", "ExecuTorch+XNNPACK", "fp32", "mobile deploy form as a .pte"),
@@ -165,18 +168,33 @@ class FormBuilder:
         return deploy(self.get("transmuted"), self.inputs, target="x86")
 
     def _x86_compile(self):
+        return self._compiled("x86_compile", "x86")
+
+    def _x86_bf16(self):
+        from .errors import LoweringError
+        from .exporting import ReducedPrecision
+
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            raise LoweringError("no bf16 kernels on this CPU (oneDNN needs AVX512-BF16 or AMX)")
+        return self._peer("x86_bf16", ReducedPrecision(self.get("x86"), torch.bfloat16).eval())
+
+    def _x86_bf16_compile(self):
+        return self._compiled("x86_bf16_compile", "x86_bf16")
+
+    def _compiled(self, form: str, source: str):
+        """``source`` under torch.compile, checked like a peer (the first call compiles)."""
         from .errors import LoweringError
 
         start = time.perf_counter()
         try:
-            program = self._peer("x86_compile", CompiledPerThreads(self.get("x86")))  # first call compiles
+            program = self._peer(form, CompiledPerThreads(self.get(source)))
         except _QualityError:
             raise
         except Exception as exc:  # inductor's own failures (torch 2.13 at 1 thread: a depthwise conv3d's
             # channels-last output stride differs from its meta kernel's): this form does not exist here
             raise LoweringError(f"torch.compile failed at {torch.get_num_threads()} thread(s): "
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}") from exc
-        self.notes["x86_compile"] += f"; compiled in {time.perf_counter() - start:.0f} s"
+        self.notes[form] += f"; compiled in {time.perf_counter() - start:.0f} s"
         return program
 
     def _mobile(self):

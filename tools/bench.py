@@ -41,11 +41,11 @@ from fxaccel.benchmarking import FORMS, PEERS, bench, machine_info, matmul_ceili
 from fxaccel.modelspec import parse_shape  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_FORMS = "vanilla,transmuted,x86,x86_compile,mobile,ptl,pte,pte_int8,pte_fp16,tflite,tflite_int8," + ",".join(PEERS)
+ALL_FORMS = "vanilla,transmuted,x86,x86_compile,x86_bf16,x86_bf16_compile,mobile,ptl,pte,pte_int8,pte_fp16,tflite,tflite_int8," + ",".join(PEERS)
 SMOKE_FORMS = "vanilla,x86,mobile"
 # bar colours per form (plot)
 COLORS = {"vanilla": (120, 120, 120), "transmuted": (160, 160, 160), "x86": (70, 130, 200),
-          "x86_compile": (40, 90, 160),
+          "x86_compile": (40, 90, 160), "x86_bf16": (110, 160, 220), "x86_bf16_compile": (20, 60, 120),
           "mobile": (140, 180, 230), "ptl": (230, 160, 60), "pte": (60, 170, 90), "pte_int8": (30, 120, 60),
           "pte_fp16": (100, 200, 120), "tflite": (200, 90, 160), "tflite_int8": (140, 50, 110),
           "ort": (200, 60, 60), "ort_int8": (150, 40, 40), "openvino": (90, 60, 170), "openvino_auto": (130, 100, 210),

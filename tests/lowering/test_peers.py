@@ -104,3 +104,21 @@ def test_x86_form_under_torch_compile_is_a_checked_form(mini, tmp_path):
     row = rows[1]
     assert row.runtime == "torch.compile" and row.median_ms, row.note
     assert "rel err" in row.note and "compiled in" in row.note
+
+
+def test_x86_bf16_forms_run_in_bf16_and_say_how_close_they_are(mini, tmp_path, monkeypatch):
+    model, _, x = mini
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        rows = bench(model, (x,), ["vanilla", "x86_bf16"], repeats=1, warmup=0, workdir=tmp_path)
+        assert rows[1].median_ms is None and "AVX512-BF16" in rows[1].note
+        return
+    rows = bench(model, (x,), ["vanilla", "x86_bf16", "x86_bf16_compile"], repeats=2, warmup=1, threads=2,
+                 workdir=tmp_path)
+    for row in rows[1:]:
+        assert row.precision == "bf16" and row.median_ms, row.note
+        db = float(row.note.split("output SQNR ")[1].split(" dB")[0])
+        assert 15 <= db < 80, row.note  # < 80: really bf16 (8-bit mantissa), not fp32 passed through
+    assert "compiled in" in rows[2].note
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    rows = bench(model, (x,), ["vanilla", "x86_bf16"], repeats=1, warmup=0, workdir=tmp_path)
+    assert rows[1].median_ms is None and "AVX512-BF16" in rows[1].note
