@@ -314,7 +314,9 @@ class FormBuilder:
         return program
 
     def _openvino_int8(self):
-        return self._onnx_peer("openvino_int8")
+        program = self._onnx_peer("openvino_int8")
+        self.notes["openvino_int8"] += f"; {program.inference_precision()} around the int8 ops"
+        return program
 
     def _onnx_peer(self, form: str):
         """A peer form: its runtime on the vanilla ONNX of its precision (int8: ORT's QDQ model);
