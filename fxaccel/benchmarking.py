@@ -54,8 +54,8 @@ FORMS: dict[str, Form] = {f.name: f for f in (
     Form("x86", "torch eager", "fp32", "fxaccel.deploy(target='x86'): channels-last, BN folded, 1x1x1 convs as GEMMs, depthwise conv3d kept"),
     Form("x86_compile", "torch.compile", "fp32", "the x86 deploy form under torch.compile (inductor, "
          "C++/OpenMP kernels; compiled once per thread count)"),
-    Form("x86_bf16", "torch eager", "bf16", "the x86 deploy form with weights and activations in bf16 "
-         "(oneDNN's AVX512-BF16/AMX kernels, fp32 accumulation), fp32 in and out; CPUs with bf16 only"),
+    Form("x86_bf16", "torch eager", "bf16", "fxaccel.deploy(target='x86', dtype=torch.bfloat16): the x86 form "
+         "in bf16 (oneDNN's AVX512-BF16/AMX kernels, fp32 accumulation), fp32 in and out; CPUs with bf16 only"),
     Form("x86_bf16_compile", "torch.compile", "bf16", "x86_bf16 under torch.compile"),
     Form("mobile", "torch eager", "fp32", "fxaccel.deploy(target='mobile_cpu'): time folded, 4-D ops only"),
     Form("ptl", "TorchScript lite", "fp32", "mobile deploy form as a .ptl (lite interpreter)"),
@@ -171,12 +171,10 @@ class FormBuilder:
         return self._compiled("x86_compile", "x86")
 
     def _x86_bf16(self):
-        from .errors import LoweringError
-        from .exporting import ReducedPrecision
+        from .deploying import deploy
 
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            raise LoweringError("no bf16 kernels on this CPU (oneDNN needs AVX512-BF16 or AMX)")
-        return self._peer("x86_bf16", ReducedPrecision(self.get("x86"), torch.bfloat16).eval())
+        return self._peer("x86_bf16", deploy(self.get("transmuted"), self.inputs, target="x86",
+                                             dtype=torch.bfloat16))
 
     def _x86_bf16_compile(self):
         return self._compiled("x86_bf16_compile", "x86_bf16")

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 import torch
 from torch import fx, nn
 
+from .bfloat16 import require_bf16, to_bfloat16, verify_bf16
 from .errors import DeployError
 from .inputs import as_input_tuple, run, verify_outputs
 from .provenance import Provenance, mark, provenance_of
@@ -43,6 +44,7 @@ def deploy(
     skip: Iterable[str] = (),
     op_counts: bool = True,
     channels_last: bool | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> fx.GraphModule:
     """Return a new GraphModule computing ``model`` (eval semantics) fast on ``target``.
 
@@ -65,6 +67,9 @@ def deploy(
     ``verify`` compares the outputs with ``model``'s on the example inputs (relative error 1e-5).
     ``skip`` names deploy passes not to run; ``op_counts`` adds per-layer ATen op counts to the
     report; ``channels_last`` (x86) overrides the built-in choice of channels_last_3d memory format.
+    ``dtype=torch.bfloat16`` (x86 only, CPUs with AVX512-BF16 or AMX) gives the form in bf16 behind
+    fp32 inputs and outputs (:mod:`fxaccel.bfloat16`); ``verify`` then asks for
+    :data:`~fxaccel.bfloat16.BF16_SQNR_FLOOR` dB against ``model`` instead.
 
     >>> import torch, fxaccel
     >>> model = torch.nn.Sequential(torch.nn.Conv3d(3, 8, 3, padding=1), torch.nn.BatchNorm3d(8),
@@ -85,6 +90,13 @@ def deploy(
         raise TypeError(f"deploy takes an nn.Module, got {type(model).__name__}")
     inputs = as_input_tuple(example_inputs, required=True)
     prof = get_target(target)
+    if dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"deploy builds float32 or bfloat16 forms, got dtype={dtype}; for int8 use fxaccel.quantize")
+    if dtype == torch.bfloat16:
+        if prof.name != "x86":
+            raise ValueError(f"dtype=torch.bfloat16 is for target='x86' (oneDNN's bf16 kernels), not {prof.name!r}; "
+                             "for a phone write an fp16 program: fxaccel.export(..., dtype=torch.float16)")
+        require_bf16()
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; known layouts: {', '.join(LAYOUTS)}")
     start = time.perf_counter()
@@ -116,8 +128,14 @@ def deploy(
             sub.graph.lint()
             sub.recompile()
     gm.eval()
+    if dtype == torch.bfloat16:
+        to_bfloat16(gm, inputs)
+        report.extra["dtype"] = "bfloat16"
     if verify:
-        verify_outputs("deploy", model, gm, inputs, report)
+        if dtype == torch.bfloat16:
+            verify_bf16(model, gm, inputs, report)
+        else:
+            verify_outputs("deploy", model, gm, inputs, report)
     report.extra["seconds"] = round(time.perf_counter() - start, 3)
     attach(gm, report)
     mark(gm, Provenance("deploy", prof.name))

@@ -102,17 +102,15 @@ tolerance). The same bar as an int8 artifact against its own int8 model; a wrong
 gives < 5 dB."""
 
 
-class ReducedPrecision(nn.Module):
-    """``module`` in ``dtype`` (fp16 for a ``.pte``, bf16 for the x86 form) behind fp32 inputs and
-    outputs, so a reduced-precision program is a drop-in swap."""
+class HalfPrecision(nn.Module):
+    """``module`` in fp16 behind fp32 inputs and outputs, so an fp16 program is a drop-in swap."""
 
-    def __init__(self, module: nn.Module, dtype: torch.dtype = torch.float16):
+    def __init__(self, module: nn.Module):
         super().__init__()
-        self.dtype = dtype
-        self.module = copy.deepcopy(module).to(dtype)
+        self.module = copy.deepcopy(module).half()
 
     def forward(self, *inputs):
-        out = self.module(*(x.to(self.dtype) if x.is_floating_point() else x for x in inputs))
+        out = self.module(*(x.half() if x.is_floating_point() else x for x in inputs))
         return torch.utils._pytree.tree_map(
             lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
 
@@ -159,7 +157,7 @@ def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: s
         if half:
             options.setdefault("sqnr_floor", FP16_SQNR_FLOOR)
             options.setdefault("reference", model)
-            lowered = ReducedPrecision(lowered)
+            lowered = HalfPrecision(lowered)
         to_pte(lowered, inputs, path, **options)
     elif fmt == "litert":
         from .lowering.litert import to_tflite

@@ -27,7 +27,7 @@ def _half_pte(fast, x):
     from fxaccel.lowering.executorch import to_pte
 
     lowered = exporting.lower(fast, (x,), "executorch", "float16")
-    return lowered, to_pte(exporting.ReducedPrecision(lowered), (x,), sqnr_floor=exporting.FP16_SQNR_FLOOR,
+    return lowered, to_pte(exporting.HalfPrecision(lowered), (x,), sqnr_floor=exporting.FP16_SQNR_FLOOR,
                            reference=fast)
 
 
