@@ -212,11 +212,16 @@ def cmd_transmute(args, out: _Out) -> int:
 def cmd_deploy(args, out: _Out) -> int:
     from .report import report_of
 
+    import torch
+
+    if args.bf16 and args.target != "x86":
+        raise _Usage("--bf16 is for --target x86 (oneDNN's bf16 kernels); for a phone: fxaccel export ... --fp16")
     with out.progress(2) as step:
         with step(f"building {args.model}"):
             subject = _subject(args)
         with step(f"deploying for {args.target}"):
-            gm = _deploy(subject.model, subject, args.target, tune=args.tune, skip=args.skip)
+            gm = _deploy(subject.model, subject, args.target, tune=args.tune, skip=args.skip,
+                         dtype=torch.bfloat16 if args.bf16 else torch.float32)
     rep = report_of(gm)
     out.emit({"model": subject.name, "input_shape": _shape(subject), "target": args.target,
               "report": rep.to_dict()})
@@ -591,6 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     _target(p, required=True)
     p.add_argument("--tune", action="store_true", help="time candidate forms per layer and keep the fastest")
     p.add_argument("--skip", action="append", default=[], metavar="PASS", help="a deploy pass not to run (repeatable)")
+    p.add_argument("--bf16", action="store_true",
+                   help="x86: the form in bf16, fp32 in and out (CPUs with AVX512-BF16 or AMX)")
     p.set_defaults(func=cmd_deploy)
 
     p = add("export", "write a .pte / .tflite / .ptl / .pt artifact",

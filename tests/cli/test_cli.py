@@ -149,6 +149,19 @@ def test_deploy_json(capsys, target):
     assert rep["layers"], "the per-layer deploy forms are reported"
 
 
+def test_deploy_bf16_is_for_x86_on_a_cpu_with_bf16(capsys):
+    from fxaccel.bfloat16 import BF16_SQNR_FLOOR, bf16_supported
+
+    code, _, err = run(capsys, "deploy", TINY, "--input-shape", SHAPE, "--target", "mobile_cpu", "--bf16")
+    assert code == 2 and "--target x86" in err
+    if not bf16_supported():
+        code, _, err = run(capsys, "deploy", TINY, "--input-shape", SHAPE, "--target", "x86", "--bf16")
+        assert code == 2 and "AVX512-BF16" in err
+        return
+    rep = run_json(capsys, "deploy", TINY, "--input-shape", SHAPE, "--target", "x86", "--bf16")["report"]
+    assert rep["extra"]["dtype"] == "bfloat16" and rep["extra"]["output_sqnr_db"] >= BF16_SQNR_FLOOR
+
+
 def test_deploy_needs_a_target(capsys):
     code, _, err = run(capsys, "deploy", TINY, "--input-shape", SHAPE)
     assert code == 2 and "--target" in err
