@@ -133,6 +133,7 @@ def transform_passes(exported) -> list | None:
     copy and re-verification (~0.8 s on X3D-XS)."""
     return TRANSFORM_PASSES if high_rank_nodes(exported.graph_module) else None
 
+
 TOO_MANY_DIMS = f"more than {MAX_DIMS} dims (XNNPACK's limit): the portable kernel runs it"
 
 
