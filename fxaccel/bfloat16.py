@@ -58,18 +58,3 @@ def to_bfloat16(gm: fx.GraphModule, inputs: tuple) -> fx.GraphModule:
     graph.lint()
     gm.recompile()
     return gm
-
-
-def verify_bf16(model, result, inputs: tuple, report) -> None:
-    """Like :func:`fxaccel.inputs.verify_outputs`, judged by SQNR: bf16 rounding is not a bug."""
-    from .inputs import run
-    from .numerics import sqnr_db
-
-    ref, out = run(model, inputs), run(result, inputs)
-    refs = ref if isinstance(ref, (tuple, list)) else (ref,)
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    db = min((sqnr_db(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)), default=float("inf"))
-    report.extra["output_sqnr_db"] = round(float(db), 2)
-    if db < BF16_SQNR_FLOOR:
-        raise AssertionError(f"the bf16 form's output is {db:.1f} dB from the model's, below the {BF16_SQNR_FLOOR} dB "
-                             "floor (fxaccel.bfloat16.BF16_SQNR_FLOOR): please report it")

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import torch
 from torch import fx, nn
 
-from .bfloat16 import require_bf16, to_bfloat16, verify_bf16
+from .bfloat16 import BF16_SQNR_FLOOR, require_bf16, to_bfloat16
 from .errors import DeployError
 from .inputs import as_input_tuple, run, verify_outputs
 from .provenance import Provenance, mark, provenance_of
@@ -128,14 +128,13 @@ def deploy(
             sub.graph.lint()
             sub.recompile()
     gm.eval()
+    sqnr_floor = None
     if dtype == torch.bfloat16:
         to_bfloat16(gm, inputs)
         report.extra["dtype"] = "bfloat16"
+        sqnr_floor = BF16_SQNR_FLOOR
     if verify:
-        if dtype == torch.bfloat16:
-            verify_bf16(model, gm, inputs, report)
-        else:
-            verify_outputs("deploy", model, gm, inputs, report)
+        verify_outputs("deploy", model, gm, inputs, report, sqnr_floor=sqnr_floor)
     report.extra["seconds"] = round(time.perf_counter() - start, 3)
     attach(gm, report)
     mark(gm, Provenance("deploy", prof.name))

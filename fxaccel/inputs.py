@@ -62,17 +62,28 @@ def bad_inputs(what: str, inputs: tuple, err: Exception) -> ValueError:
     )
 
 
-def verify_outputs(stage: str, model: nn.Module, result: nn.Module, inputs: tuple, report, rtol: float = 1e-5) -> None:
+def verify_outputs(stage: str, model: nn.Module, result: nn.Module, inputs: tuple, report, rtol: float = 1e-5,
+                   sqnr_floor: float | None = None) -> None:
     """Compare ``result`` against ``model`` on the example inputs; record the error in ``report``.
 
-    A safety net under the per-pass proofs: a stage that changed the numbers fails loudly.
+    A safety net under the per-pass proofs: a stage that changed the numbers fails loudly. With
+    ``sqnr_floor`` (a reduced-precision result: rounding is not a bug) the worst output SQNR must
+    reach it instead of the relative error staying within ``rtol``.
     """
-    from .numerics import relative_error
+    from .numerics import relative_error, sqnr_db
 
     ref, out = run(model, inputs), run(result, inputs)
     refs = ref if isinstance(ref, (tuple, list)) else (ref,)
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    err = max((relative_error(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)), default=0.0)
+    pairs = [(o, r) for o, r in zip(outs, refs) if isinstance(r, torch.Tensor)]
+    if sqnr_floor is not None:
+        db = min((sqnr_db(o, r) for o, r in pairs), default=float("inf"))
+        report.extra["output_sqnr_db"] = round(float(db), 2)
+        if db < sqnr_floor:
+            raise AssertionError(f"{stage}'s output is {db:.1f} dB from the model's, below the {sqnr_floor} dB "
+                                 "floor: please report it")
+        return
+    err = max((relative_error(o, r) for o, r in pairs), default=0.0)
     report.extra["max_relative_error"] = float(f"{err:.3g}")
     if err > rtol:
         raise AssertionError(

@@ -142,10 +142,6 @@ def _constant_inputs_only(graph: fx.Graph) -> bool:
     return any(all(a.op == "get_attr" for a in n.all_input_nodes) for n in _calls(graph))
 
 
-def _transpose_t(graph: fx.Graph) -> bool:
-    return _targets(torch.ops.aten.t.default)(graph)
-
-
 # pass class name -> is there work for it in this graph (by the ops its ``call`` looks for)
 LIVE_WHEN: dict[str, Callable[[fx.Graph], bool]] = {
     # XNNPACK delegate passes
@@ -161,7 +157,7 @@ LIVE_WHEN: dict[str, Callable[[fx.Graph], bool]] = {
     "PReLUReshapePass": _has("prelu"),
     "ConstPropPass": _constant_inputs_only,
     # aten-to-edge passes (aten op targets) and edge-to-executorch passes
-    "NormalizeTransposePass": _transpose_t,
+    "NormalizeTransposePass": _targets(torch.ops.aten.t.default),
     "ReplaceBrokenOpsWithFunctionalOpsPass": _view_op,
     "ScalarToTensorPass": _scalar_for_tensor,
     "SymToTensorPass": _symbolic,
