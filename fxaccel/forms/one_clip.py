@@ -13,6 +13,7 @@ Used by the ``one_clip_taps`` lower pass (fp32 ``.pte``) and by ``quantize(backe
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -36,6 +37,19 @@ def _checked_one_clip(name: str, x: torch.Tensor, t: int, chw: tuple[int, int, i
 torch.fx.wrap("_checked_one_clip")
 
 
+def _slices_output(conv: nn.Module, chw: Sequence[int], out_chw: Sequence[int]) -> bool:
+    """Whether a tap should convolve every frame and slice its output rather than its input.
+
+    A 2-D conv treats frames independently, so ``conv(x)[a:b] == conv(x[a:b])``; the slice is a
+    copy in XNNPACK, so copy the smaller side. Only for depthwise convs, whose extra frames of
+    compute cost less than the copy saved: a stride-2 depthwise tap's input is 4x its output
+    (ExecuTorch, X3D-S shapes: 12.9 -> 8.3 ms on 54 channels at 80x80, 10.7 -> 5.6 ms on 108
+    at 40x40); a full conv's extra frames cost more than that.
+    """
+    depthwise = isinstance(conv, nn.Conv2d) and conv.groups == conv.in_channels == conv.out_channels
+    return depthwise and math.prod(out_chw) < math.prod(chw)
+
+
 class OneClipTaps(nn.Module):
     """:class:`TemporalTaps` for one clip: same parameters and terms, summed along dim 0."""
 
@@ -43,16 +57,20 @@ class OneClipTaps(nn.Module):
         super().__init__()
         self.t, self.chw, self.plans = taps.t, taps.chw, taps.plans
         self.pad, self.taps, self.bias, self.act = taps.pad, taps.taps, taps.bias, taps.act
+        self.slice_output = tuple(_slices_output(conv, taps.chw, taps.out_chw) for conv in taps.taps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _checked_one_clip("OneClipTaps", x, self.t, self.chw)
         if self.pad is not None:
             x = self.pad(x)
         acc = None
-        for conv, (lo, runs, hi) in zip(self.taps, self.plans):
-            if len(runs) == 1:  # convolve only the frames this tap reads
+        for conv, (lo, runs, hi), slice_output in zip(self.taps, self.plans, self.slice_output):
+            if len(runs) == 1:  # convolve only the frames this tap reads (or slice the smaller output)
                 (a, b, _), = runs
-                g = conv(x if (a, b) == (0, self.t) else x[a:b])
+                if (a, b) == (0, self.t):
+                    g = conv(x)
+                else:
+                    g = conv(x)[a:b] if slice_output else conv(x[a:b])
             else:  # reflect / circular padding: several runs of one tap's output
                 z = conv(x)
                 g = torch.cat([z[a:b] for a, b, _ in runs], 0)
@@ -64,7 +82,7 @@ class OneClipTaps(nn.Module):
         return self.act(acc)
 
     def extra_repr(self) -> str:
-        return f"t={self.t}, chw={self.chw}, plans={self.plans}"
+        return f"t={self.t}, chw={self.chw}, plans={self.plans}, slice_output={self.slice_output}"
 
 
 def one_clip_form(taps: TemporalTaps) -> OneClipTaps | None:

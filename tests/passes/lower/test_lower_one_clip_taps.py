@@ -37,12 +37,13 @@ def _folded(x):
 @settings(deadline=None, max_examples=60)
 @given(kt=st.integers(2, 5), pad=st.integers(0, 3), stride=st.integers(1, 3), t=st.integers(1, 9),
        mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]), dilation=st.integers(1, 2),
-       depthwise=st.booleans(), seed=st.integers(0, 2**16))
-def test_one_clip_form_matches_the_taps_it_replaces(kt, pad, stride, t, mode, dilation, depthwise, seed):
+       depthwise=st.booleans(), spatial_stride=st.integers(1, 2), seed=st.integers(0, 2**16))
+def test_one_clip_form_matches_the_taps_it_replaces(kt, pad, stride, t, mode, dilation, depthwise, spatial_stride,
+                                                    seed):
     torch.manual_seed(seed)
     c = 4
     try:
-        block = Conv3dBnAct(c, c, (kt, 3, 3), stride=(stride, 1, 1), padding=(pad, 1, 1),
+        block = Conv3dBnAct(c, c, (kt, 3, 3), stride=(stride, spatial_stride, spatial_stride), padding=(pad, 1, 1),
                             dilation=(dilation, 1, 1), groups=c if depthwise else 1,
                             padding_mode=mode).eval()
         x = torch.randn(1, c, t, 5, 5)
@@ -58,6 +59,22 @@ def test_one_clip_form_matches_the_taps_it_replaces(kt, pad, stride, t, mode, di
                 ref, got = taps(_folded(x)), one(_folded(x))
             assert got.shape == ref.shape
             assert relative_error(ref, got) < 1e-6
+
+
+@pytest.mark.parametrize("groups, spatial_stride, expected", [
+    (8, 2, True),    # depthwise, frames shrink 4x: slice the output
+    (8, 1, False),   # depthwise, same size: slice the input (fewer frames to convolve)
+    (1, 2, False),   # full conv: its extra frames cost more than the copy saved
+])
+def test_a_tap_slices_the_smaller_side_only_for_shrinking_depthwise_convs(groups, spatial_stride, expected):
+    block = Conv3dBnAct(8, 8, (3, 3, 3), stride=(1, spatial_stride, spatial_stride), padding=1, groups=groups).eval()
+    x = torch.randn(1, 8, 5, 8, 8)
+    taps = _taps(block, x)[0]
+    one = one_clip_form(taps)
+    shifted = [s for s, (_, runs, _) in zip(one.slice_output, one.plans) if runs[0][:2] != (0, 5)]
+    assert shifted == [expected, expected]
+    with torch.no_grad():
+        assert relative_error(taps(_folded(x)), one(_folded(x))) < 1e-6
 
 
 def test_one_clip_form_refuses_two_clips_with_a_clear_error():
