@@ -468,6 +468,38 @@ def test_profile_tool_groups_xnnpack_events_by_operator_kind(tmp_path, monkeypat
     assert not any("outside XNNPACK" in k for k in kinds), kinds  # conv+relu+dwconv: all delegated
 
 
+# ------------------------------------------------------------------ tools/tap_spellings.py
+
+
+@settings(deadline=None, max_examples=25)
+@given(t=st.integers(2, 6), c=st.integers(1, 5), h=st.integers(2, 9), w=st.integers(2, 9), stride=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**16))
+def test_every_tap_spelling_is_the_conv3d_it_spells(t, c, h, w, stride, seed):
+    tool = _tool("tap_spellings")
+    torch.manual_seed(seed)
+    weight, x = torch.randn(c, 1, 3, 3, 3), torch.randn(t, c, h, w)
+    ref = tool.reference(x, weight, stride)
+    for name, cls in tool.SPELLINGS.items():
+        if stride not in cls.strides:
+            continue
+        with torch.no_grad():
+            got = cls(weight, stride).eval()(x)
+        assert got.shape == ref.shape, name
+        if getattr(cls, "exact", True):  # fp32 sums in another order: 1e-5 of the largest magnitude
+            assert tool.relative_error(ref, got) < 1e-5, name
+        else:
+            assert tool.relative_error(ref, got) > 1e-3, name  # no_shift really is other math
+
+
+def test_tap_spellings_lower_and_run_as_programs():
+    pytest.importorskip("executorch")
+    tool = _tool("tap_spellings")
+    built = tool.build((3, 4, 6, 6), 2, ["taps_in", "taps_out", "time_in_channels"])
+    assert sorted(built) == ["taps_in", "taps_out"]  # time_in_channels is written for stride 1 only
+    ms = tool.time_rows(built, rounds=1, repeats=1, warmup=0)
+    assert set(ms) == {"taps_in", "taps_out"} and all(v > 0 for v in ms.values())
+
+
 # ------------------------------------------------------------------ tools/int8_noise_budget.py
 
 
