@@ -8,7 +8,8 @@ ops (``fxaccel.forms.one_clip.OneClipTaps``). Its slices, pads and adds are 20-2
 ``.pte``'s time (docs/profiles.md); this measures the other spellings one could write, on X3D's own
 depthwise layer shapes, so the choice rests on numbers from the target runtime rather than belief.
 Every spelling is checked against ``F.conv3d`` (relative error <= 1e-5) before it is timed, and
-``to_pte`` checks the program against the module. Rows are interleaved (rounds x repeats, median)
+``to_pte`` checks the program against the module. Each spelling runs after a pointwise conv, as
+X3D's depthwise convs do, so its ops see the NHWC tensors they see in a network. Rows are interleaved (rounds x repeats, median)
 so host drift hits all of them alike; run it on an idle machine (shared/DESIGN.md's timing trap).
 
 ``no_shift`` is not the same math: three full-clip convs summed without shifting frames, the
@@ -133,6 +134,45 @@ class MergedTimeHeight(Spelling):
         return acc.reshape(c, t, pitch, w).transpose(0, 1)[:, :, :h]
 
 
+class MergedLayout(Spelling):
+    """A network kept in the merged ``(1, C, T*(H+1), W)`` layout end to end (input and output in
+    it): the mask multiply that zeroes the separator rows the conv before wrote, then three dilated
+    row-tap convs, whose asymmetric pads XNNPACK fuses into the convs (the tensor is NHWC after the
+    pointwise conv). No slice, no transpose: the cost of that layout's temporal conv."""
+
+    strides = (1,)
+    merged = True
+
+    def __init__(self, weight, stride):
+        super().__init__(weight, stride)
+        self.row = nn.ParameterList([nn.Parameter(weight[:, :, :, j].clone()) for j in range(3)])
+
+    def forward(self, m):
+        pitch = self.pitch
+        m = m * self.mask  # the pointwise conv before wrote its bias into the separator rows
+        acc = None
+        for j, dh in enumerate((-1, 0, 1)):
+            g = F.conv2d(F.pad(m, (1, 1, pitch - dh, pitch + dh)), self.row[j], dilation=(pitch, 1), groups=self.c)
+            acc = g if acc is None else acc + g
+        return acc
+
+    def set_layout(self, t: int, h: int) -> None:
+        self.pitch = h + 1
+        mask = torch.ones(1, 1, t, self.pitch, 1)
+        mask[:, :, :, h] = 0
+        self.register_buffer("mask", mask.reshape(1, 1, t * self.pitch, 1))
+
+
+def to_merged(x: torch.Tensor) -> torch.Tensor:
+    """One clip's ``(T, C, H, W)`` frames as the merged ``(1, C, T*(H+1), W)`` image, zero row after each frame."""
+    t, c, h, w = x.shape
+    return F.pad(x, (0, 0, 0, 1)).transpose(0, 1).reshape(1, c, t * (h + 1), w)
+
+
+def from_merged(m: torch.Tensor, t: int, h: int) -> torch.Tensor:
+    return m.reshape(m.shape[1], t, h + 1, m.shape[-1]).transpose(0, 1)[:, :, :h]
+
+
 class NoShift(Spelling):
     """Not the same math: three full-clip convs summed, no frame shifted (the floor of three 2-D taps)."""
 
@@ -144,7 +184,7 @@ class NoShift(Spelling):
 
 SPELLINGS = {"taps_in": TapsIn, "taps_out": TapsOut, "pad_once": PadOnce, "time_in_channels": TimeInChannels,
              "multiplier_then_time": MultiplierThenTime, "merged_time_height": MergedTimeHeight,
-             "no_shift": NoShift}
+             "merged_layout": MergedLayout, "no_shift": NoShift}
 
 # X3D's depthwise layers, (T, C, H, W) of their input and the spatial stride: stage 1-3 of X3D-S
 # (13 frames), the strided first blocks, and X3D-XS's 4 frames
@@ -152,9 +192,27 @@ SHAPES = [((13, 54, 40, 40), 1), ((13, 108, 20, 20), 1), ((13, 216, 10, 10), 1),
           ((13, 54, 80, 80), 2), ((13, 108, 40, 40), 2), ((4, 54, 80, 80), 2)]
 
 
-def reference(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
-    """The conv3d being spelled, on one clip's frames: ``(T, C, H, W)`` in and out."""
-    y = F.conv3d(x.transpose(0, 1)[None], weight, padding=1, stride=(1, stride, stride), groups=weight.shape[0])
+class Block(nn.Module):
+    """The layer as X3D has it: a pointwise conv, then the spelled depthwise conv. The pointwise conv
+    leaves the tensor in XNNPACK's NHWC, as in a network, so no spelling pays the program's input
+    transpose in its ops (and the merged layout's pads can fuse into its convs)."""
+
+    def __init__(self, pointwise: nn.Conv2d, spelling: Spelling):
+        super().__init__()
+        self.pointwise, self.spelling = pointwise, spelling
+        self.merged = getattr(spelling, "merged", False)
+
+    def forward(self, x):
+        return self.spelling(self.pointwise(x))
+
+
+def pointwise(c: int) -> nn.Conv2d:
+    return nn.Conv2d(c, c, 1)
+
+
+def reference(x: torch.Tensor, weight: torch.Tensor, stride: int, pw: nn.Conv2d) -> torch.Tensor:
+    """The block being spelled, on one clip's frames: ``(T, C, H, W)`` in and out."""
+    y = F.conv3d(pw(x).transpose(0, 1)[None], weight, padding=1, stride=(1, stride, stride), groups=weight.shape[0])
     return y[0].transpose(0, 1)
 
 
@@ -162,24 +220,41 @@ def relative_error(ref: torch.Tensor, got: torch.Tensor) -> float:
     return ((got - ref).abs().max() / ref.abs().max()).item()
 
 
+def make(cls, weight: torch.Tensor, stride: int, x: torch.Tensor, pw: nn.Conv2d) -> tuple[Block, torch.Tensor]:
+    """The block with this spelling and its input: ``x`` itself, or ``x`` in the merged layout."""
+    spelling = cls(weight, stride)
+    block = Block(pw, spelling).eval()
+    if not block.merged:
+        return block, x
+    spelling.set_layout(x.shape[0], x.shape[2])
+    return block, to_merged(x)
+
+
+def output(module: nn.Module, inp: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The module's output as ``(T, C, H', W')`` frames, whatever its layout."""
+    y = module(inp)
+    return from_merged(y, x.shape[0], x.shape[2]) if getattr(module, "merged", False) else y
+
+
 def build(shape, stride: int, names: list[str]) -> dict[str, tuple]:
     """``{name: (program, input, relative error)}`` for the spellings that apply at ``stride``."""
     from fxaccel.lowering.executorch import load_pte, to_pte
 
     torch.manual_seed(0)
-    weight, x = torch.randn(shape[1], 1, 3, 3, 3), torch.randn(*shape)
-    ref = reference(x, weight, stride)
+    weight, x, pw = torch.randn(shape[1], 1, 3, 3, 3), torch.randn(*shape), pointwise(shape[1])
+    with torch.no_grad():
+        ref = reference(x, weight, stride, pw)
     built = {}
     for name in names:
         cls = SPELLINGS[name]
         if stride not in cls.strides:
             continue
-        module = cls(weight, stride).eval()
+        module, inp = make(cls, weight, stride, x, pw)
         with torch.no_grad():
-            err = relative_error(ref, module(x))
+            err = relative_error(ref, output(module, inp, x))
         if getattr(cls, "exact", True) and err > 1e-5:
             raise AssertionError(f"{name} is not the conv it spells: relative error {err:.1e} on {shape}")
-        built[name] = (load_pte(to_pte(module, (x,)).buffer), x, err)
+        built[name] = (load_pte(to_pte(module, (inp,)).buffer), inp, err)
     return built
 
 
@@ -228,13 +303,14 @@ def main(argv=None) -> int:
         lines.append(f"| {shape} | {stride} | " + " | ".join(cells) + " |")
         print(lines[-1], file=sys.stderr, flush=True)
     m = machine_info(args.threads)
-    head = [f"Generated by `{command}` on {datetime.date.today()}: each spelling of a depthwise 3x3x3 conv "
-            f"(padding 1) lowered to a `.pte` (ExecuTorch + XNNPACK), median ms of {args.rounds} interleaved "
+    head = [f"Generated by `{command}` on {datetime.date.today()}: a pointwise conv then each spelling of a "
+            f"depthwise 3x3x3 conv (padding 1), lowered to a `.pte` (ExecuTorch + XNNPACK), median ms of {args.rounds} interleaved "
             f"rounds x {args.repeats} runs after {args.warmup}, {args.threads} thread(s), including the copy of "
             f"the input into the program; {m['cpu']}, torch {m['torch']}, executorch {m['executorch']}; load "
             f"average before {before[0]:.2f}, after {os.getloadavg()[0]:.2f}. `n/a`: the spelling is written for "
-            "stride 1 only. `no_shift` is not the same math (the floor of three 2-D taps); every other "
-            "column matches `F.conv3d` within 1e-5.", ""]
+            "stride 1 only. `merged_layout` takes and gives the merged `(1, C, T*(H+1), W)` layout (what a "
+            "network kept in it would pay per temporal conv). `no_shift` is not the same math (the floor of "
+            "three 2-D taps); every other column matches `F.conv3d` within 1e-5.", ""]
     text = "\n".join(head + lines) + "\n"
     if not args.out:
         print(text)

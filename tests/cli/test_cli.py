@@ -477,13 +477,15 @@ def test_profile_tool_groups_xnnpack_events_by_operator_kind(tmp_path, monkeypat
 def test_every_tap_spelling_is_the_conv3d_it_spells(t, c, h, w, stride, seed):
     tool = _tool("tap_spellings")
     torch.manual_seed(seed)
-    weight, x = torch.randn(c, 1, 3, 3, 3), torch.randn(t, c, h, w)
-    ref = tool.reference(x, weight, stride)
+    weight, x, pw = torch.randn(c, 1, 3, 3, 3), torch.randn(t, c, h, w), tool.pointwise(c)
+    with torch.no_grad():
+        ref = tool.reference(x, weight, stride, pw)
     for name, cls in tool.SPELLINGS.items():
         if stride not in cls.strides:
             continue
+        module, inp = tool.make(cls, weight, stride, x, pw)
         with torch.no_grad():
-            got = cls(weight, stride).eval()(x)
+            got = tool.output(module, inp, x)
         assert got.shape == ref.shape, name
         if getattr(cls, "exact", True):  # fp32 sums in another order: 1e-5 of the largest magnitude
             assert tool.relative_error(ref, got) < 1e-5, name
@@ -498,6 +500,8 @@ def test_tap_spellings_lower_and_run_as_programs():
     assert sorted(built) == ["taps_in", "taps_out"]  # time_in_channels is written for stride 1 only
     ms = tool.time_rows(built, rounds=1, repeats=1, warmup=0)
     assert set(ms) == {"taps_in", "taps_out"} and all(v > 0 for v in ms.values())
+    merged = tool.build((3, 4, 5, 6), 1, ["merged_layout"])  # to_pte checks the program against the module
+    assert merged["merged_layout"][1].shape == (1, 4, 3 * 6, 6)
 
 
 # ------------------------------------------------------------------ tools/int8_noise_budget.py
