@@ -176,11 +176,12 @@ class Tuner:
         except OSError:  # a read-only home must not break deploy; the memory cache still works
             pass
 
-    def _runtime(self, target: str) -> str:
+    def runtime_for(self, target: str) -> str:
+        """The runtime this tuner times ``target``'s candidates on (``"eager"`` or ``"executorch"``)."""
         return self.runtime or default_runtime(target)
 
     def key(self, target: str, sig: str) -> str:
-        return f"{target}|{self._runtime(target)}|{sig}"
+        return f"{target}|{self.runtime_for(target)}|{sig}"
 
     # -- choose
     def choose(self, target: str, sig: str, candidates: Candidates) -> tuple[str, dict[str, float], bool]:
@@ -206,7 +207,7 @@ class Tuner:
         return best, ms, False
 
     def _default_timer(self, target: str) -> Timer:
-        fn = time_executorch if self._runtime(target) == "executorch" else time_eager
+        fn = time_executorch if self.runtime_for(target) == "executorch" else time_eager
         return lambda m, x: fn(m, x, repeats=self.repeats, warmup=self.warmup)
 
 

@@ -23,18 +23,26 @@ from fxaccel.blocks.conv import Conv3dBnAct
 from fxaccel.blocks.layout import TimeFolded, fold_time
 from fxaccel.choices import builtin_choice, signature
 from fxaccel.errors import DeployError
+from fxaccel.forms.folded import TemporalTaps
+from fxaccel.forms.one_clip import one_clip_form
 from fxaccel.pipeline import register_pass
 from fxaccel.rules import Any, Match, Mod, Rule, call_sites, shape_of
 
 from ._common import count_aten_ops, example_for, install
 
 
-def _candidates(block: Conv3dBnAct, shape, target, forms, channels_last: bool):
+def _candidates(block: Conv3dBnAct, shape, target, forms, channels_last: bool, one_clip: bool):
     """form -> (module, inputs) as it runs inside the network (folded layout on targets without
-    conv3d, the network's memory format on the others)."""
+    conv3d, the network's memory format on the others). ``one_clip``: as a one-clip ExecuTorch
+    program runs it, i.e. temporal taps summed along the batch dim (the ``one_clip_taps`` lower
+    pass), not the batch-free taps, whose transposes would make every tuned "taps" look slow."""
     x = example_for((1, *shape[1:]))
     if not target.conv3d:
-        return {f.name: (block.deploy(shape, target, form=f.name).inner, (fold_time(x),)) for f in forms}
+        # contiguous: at batch 1 fold_time is a strided view, which an exported program would take as
+        # its input's dim order; ExecuTorch then refuses the contiguous tensors it is run on
+        folded = (fold_time(x).contiguous(),)
+        return {f.name: (_as_exported(block.deploy(shape, target, form=f.name).inner, one_clip), folded)
+                for f in forms}
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d)
     return {f.name: (block.deploy(shape, target, form=f.name), (x,)) for f in forms}
@@ -56,8 +64,18 @@ def choose_conv_form(block: Conv3dBnAct, shape, ctx) -> tuple[str | None, dict[s
     channels_last = ctx.options.channels_last
     if channels_last:
         sig += "|channels_last_3d"
-    form, ms, _ = tuner.choose(target.name, sig, lambda: _candidates(block, shape, target, forms, channels_last))
+    one_clip = not target.conv3d and tuner.runtime_for(target.name) == "executorch"
+    if one_clip:  # timings of another spelling than before: another cache entry
+        sig += "|one_clip"
+    form, ms, _ = tuner.choose(target.name, sig,
+                               lambda: _candidates(block, shape, target, forms, channels_last, one_clip))
     return form, ms
+
+
+def _as_exported(module: nn.Module, one_clip: bool) -> nn.Module:
+    if one_clip and isinstance(module, TemporalTaps):
+        return one_clip_form(module) or module  # a temporal stride keeps the batch-free taps
+    return module
 
 
 def _inner_shapes(block: nn.Module, x: torch.Tensor) -> tuple[dict[str, tuple], int]:

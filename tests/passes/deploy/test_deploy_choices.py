@@ -110,6 +110,20 @@ def test_tune_on_mobile_keeps_the_fastest_and_caches_it(tmp_path):
     assert entry["form"] == "time_as_height"
 
 
+def test_tuning_on_executorch_times_the_taps_a_one_clip_program_runs(tmp_path):
+    """A .pte of one clip runs OneClipTaps (the one_clip_taps lower pass), so that is what is timed."""
+    model, x = _model()
+    seen = []
+    timer = lambda module, inputs: seen.append(type(module)) or 1.0  # noqa: E731
+    deploy(model, x[:1], target="mobile_cpu", tune=Tuner(tmp_path, timer=timer, runtime="executorch"))
+    assert sorted(t.__name__ for t in seen) == ["OneClipTaps", "TimeAsHeight"]
+    seen.clear()
+    deploy(model, x[:1], target="mobile_cpu", tune=Tuner(tmp_path, timer=timer, runtime="eager"))
+    assert sorted(t.__name__ for t in seen) == ["TemporalTaps", "TimeAsHeight"]  # eager runs the deploy form
+    keys = sorted(json.loads(next(tmp_path.glob("choices-*.json")).read_text()))
+    assert [k.split("|")[1] for k in keys] == ["eager", "executorch"] and keys[1].endswith("|one_clip")
+
+
 def test_tune_on_x86_can_pick_the_conv2d_pointwise_form(tmp_path):
 
     model, x = _model()
@@ -143,3 +157,16 @@ def test_real_eager_timer_runs(tmp_path):
     assert rel_err(fast, model, x) < RTOL
     timings = [v for r in fxaccel.report_of(fast).layers for ms in r.get("ms", {}).values() for v in ms.values()]
     assert timings and all(v > 0 for v in timings)
+
+
+def test_real_executorch_timer_runs_on_mobile(tmp_path):
+    """The ExecuTorch timer lowers and runs each candidate (one repeat: this proves it runs, not a
+    benchmark). It failed on every temporal conv while the candidates were exported with the strided
+    batch-1 view that fold_time returns: ExecuTorch then refused the contiguous input (error 0x1)."""
+    pytest.importorskip("executorch")
+    model, x = _model()
+    fast = deploy(model, x[:1], target="mobile_cpu",
+                  tune=Tuner(tmp_path, runtime="executorch", repeats=1, warmup=0))
+    assert rel_err(fast, model, x[:1]) < RTOL
+    (row,) = [r for r in fxaccel.report_of(fast).layers if "ms" in r]
+    assert sorted(row["ms"][""]) == ["taps", "time_as_height"] and all(v > 0 for v in row["ms"][""].values())
