@@ -442,6 +442,9 @@ def to_pte(
     """
     lower, _ = _import_executorch()  # the partitioner: xnnpack_rank.partitioner()
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    # a program takes its inputs' dim order from the example, and is run on contiguous tensors
+    # (PteModule): a strided example (a transposed view) would give a program that refuses them
+    inputs = tuple(t.contiguous() if isinstance(t, torch.Tensor) else t for t in inputs)
     exported, own_reference = _export(model, inputs)
     quantized = _is_quantized(exported.graph_module)
     if verify and quantized and sqnr_floor is None:

@@ -38,9 +38,7 @@ def _candidates(block: Conv3dBnAct, shape, target, forms, channels_last: bool, o
     pass), not the batch-free taps, whose transposes would make every tuned "taps" look slow."""
     x = example_for((1, *shape[1:]))
     if not target.conv3d:
-        # contiguous: at batch 1 fold_time is a strided view, which an exported program would take as
-        # its input's dim order; ExecuTorch then refuses the contiguous tensors it is run on
-        folded = (fold_time(x).contiguous(),)
+        folded = (fold_time(x),)
         return {f.name: (_as_exported(block.deploy(shape, target, form=f.name).inner, one_clip), folded)
                 for f in forms}
     if channels_last:

@@ -148,6 +148,17 @@ def test_to_pte_restores_training_flags_and_leaves_weights_alone():
 
 
 @requires_et
+def test_a_strided_example_input_gives_a_program_that_runs_on_contiguous_tensors():
+    """A batch-1 folded clip is a strided view; exported as is, the program took that dim order and
+    refused the contiguous tensors it is run on (error 0x1)."""
+    model = nn.Sequential(nn.Conv2d(8, 8, 1, groups=8), nn.ReLU()).eval()
+    x = torch.randn(1, 8, 4, 6, 6).transpose(1, 2).reshape(4, 8, 6, 6)
+    assert not x.is_contiguous()
+    art = to_pte(model, (x,))
+    assert art.check["value"] < 1e-4
+
+
+@requires_et
 def test_mismatch_is_an_error_not_a_warning():
     with pytest.raises(errors.ExportMismatch, match="does not match"):
         to_pte(_small(0).eval(), (torch.randn(2, 4, 8, 8),), reference=_small(1).eval())
