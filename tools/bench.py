@@ -232,6 +232,13 @@ def section(result: dict, name: str) -> str:
     return "\n".join([f"## Section: {name}", "", *body]).rstrip() + "\n"
 
 
+def write_section(path: Path, name: str, text: str, new_page: str) -> None:
+    """Write ``text`` under a ``## Section: name`` heading as that section of the page at ``path``
+    (``new_page`` starts the page when there is none yet)."""
+    page = path.read_text() if path.exists() else new_page
+    path.write_text(with_section(page, name, f"## Section: {name}\n\n{text}"))
+
+
 def with_section(page: str, name: str, text: str) -> str:
     """``page`` with the section ``name`` replaced by ``text`` (appended when the page has none)."""
     begin, end = f"<!-- section {name} -->", f"<!-- end section {name} -->"

@@ -139,10 +139,9 @@ def main(argv=None) -> int:
         return 0
     out = Path(args.out)
     if args.section:
-        from bench import with_section
+        from bench import write_section
 
-        old = out.read_text() if out.exists() else "# Profiles\n"
-        out.write_text(with_section(old, args.section, f"## Section: {args.section}\n\n{text}"))
+        write_section(out, args.section, text, new_page="# Profiles\n")
     else:
         out.write_text("# Profiles\n\n" + text)
     print(f"wrote {out}")

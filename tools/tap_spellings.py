@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fxaccel.numerics import relative_error
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -37,6 +39,8 @@ class Spelling(nn.Module):
     """A depthwise ``3 x 3 x 3`` conv (padding 1, spatial ``stride``) on one clip's ``(T, C, H, W)`` frames."""
 
     strides = (1, 2)
+    exact = True    # False: not the conv it spells (a floor to compare with)
+    merged = False  # True: takes and gives the merged layout (to_merged / from_merged)
 
     def __init__(self, weight: torch.Tensor, stride: int):
         super().__init__()
@@ -200,7 +204,6 @@ class Block(nn.Module):
     def __init__(self, pointwise: nn.Conv2d, spelling: Spelling):
         super().__init__()
         self.pointwise, self.spelling = pointwise, spelling
-        self.merged = getattr(spelling, "merged", False)
 
     def forward(self, x):
         return self.spelling(self.pointwise(x))
@@ -216,15 +219,12 @@ def reference(x: torch.Tensor, weight: torch.Tensor, stride: int, pw: nn.Conv2d)
     return y[0].transpose(0, 1)
 
 
-def relative_error(ref: torch.Tensor, got: torch.Tensor) -> float:
-    return ((got - ref).abs().max() / ref.abs().max()).item()
-
 
 def make(cls, weight: torch.Tensor, stride: int, x: torch.Tensor, pw: nn.Conv2d) -> tuple[Block, torch.Tensor]:
     """The block with this spelling and its input: ``x`` itself, or ``x`` in the merged layout."""
     spelling = cls(weight, stride)
     block = Block(pw, spelling).eval()
-    if not block.merged:
+    if not cls.merged:
         return block, x
     spelling.set_layout(x.shape[0], x.shape[2])
     return block, to_merged(x)
@@ -233,7 +233,7 @@ def make(cls, weight: torch.Tensor, stride: int, x: torch.Tensor, pw: nn.Conv2d)
 def output(module: nn.Module, inp: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The module's output as ``(T, C, H', W')`` frames, whatever its layout."""
     y = module(inp)
-    return from_merged(y, x.shape[0], x.shape[2]) if getattr(module, "merged", False) else y
+    return from_merged(y, x.shape[0], x.shape[2]) if module.spelling.merged else y
 
 
 def build(shape, stride: int, names: list[str]) -> dict[str, tuple]:
@@ -251,8 +251,8 @@ def build(shape, stride: int, names: list[str]) -> dict[str, tuple]:
             continue
         module, inp = make(cls, weight, stride, x, pw)
         with torch.no_grad():
-            err = relative_error(ref, output(module, inp, x))
-        if getattr(cls, "exact", True) and err > 1e-5:
+            err = relative_error(output(module, inp, x), ref)
+        if cls.exact and err > 1e-5:
             raise AssertionError(f"{name} is not the conv it spells: relative error {err:.1e} on {shape}")
         built[name] = (load_pte(to_pte(module, (inp,)).buffer), inp, err)
     return built
@@ -317,10 +317,9 @@ def main(argv=None) -> int:
         return 0
     out = Path(args.out)
     if args.section:
-        from bench import with_section
+        from bench import write_section
 
-        out.write_text(with_section(out.read_text() if out.exists() else "# Profiles\n", args.section,
-                                    f"## Section: {args.section}\n\n{text}"))
+        write_section(out, args.section, text, new_page="# Profiles\n")
     else:
         out.write_text(text)
     print(f"wrote {out}")
