@@ -35,6 +35,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from .inputs import describe, first_tensor, input_tensors, map_tensors
 from .quantizing import USABLE_SQNR_DB
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
@@ -135,16 +136,16 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
 # ------------------------------------------------------------------ shared steps
 
 def _subject(args, *, allow_artifact: bool = False):
-    from .modelspec import check_runs, parse_shape, resolve
+    from .modelspec import check_runs, parse_inputs, resolve
 
-    shape = parse_shape(args.input_shape) if getattr(args, "input_shape", None) else None
+    shape = parse_inputs(args.input_shape) if getattr(args, "input_shape", None) else None
     subject = resolve(args.model, shape, allow_artifact=allow_artifact)
     check_runs(subject)
     return subject
 
 
 def _shape(subject) -> list[list[int]]:
-    return [list(t.shape) for t in subject.inputs]
+    return [list(t.shape) for t in input_tensors(subject.inputs)]
 
 
 def _transmute(subject, target: str, skip=()):
@@ -276,7 +277,7 @@ def cmd_export(args, out: _Out) -> int:
                 if source == "synthetic":
                     clips, labelled = _task_data(subject, args.calib, args.eval)
                 else:
-                    clips = [tuple(zoo.random_clips(t.shape, seed=1000 + i) for t in subject.inputs)
+                    clips = [map_tensors(lambda t, i=i: zoo.random_clips(t.shape, seed=1000 + i), subject.inputs)
                              for i in range(args.calib)]
                     labelled = None
                 model = quantize(fp32, clips, backend=backend, eval_data=labelled)
@@ -294,7 +295,7 @@ def cmd_export(args, out: _Out) -> int:
     info.update(model=subject.name, input_shape=_shape(subject), path=str(path), bytes=path.stat().st_size)
     out.emit(info)
     out.print(f"wrote {path} ({info['bytes'] / 1e6:.2f} MB, {info['format']}, {info['precision']}, "
-              f"target {args.target}, input {tuple(subject.inputs[0].shape)})")
+              f"target {args.target}, input {describe(subject.inputs)})")
     for key in ("check", "output_sqnr_db", "top1_agreement", "eval_clips", "fp32_top1", "int8_top1", "eval_sqnr_db"):
         if info.get(key) not in (None, [], ""):
             out.print(f"  {key}: {info[key]}")
@@ -308,7 +309,7 @@ def _calib_source(args, subject) -> str:
     """Where int8 calibration clips come from: ``--calib-data``, else the model's own task, else random."""
     source = args.calib_data or ("synthetic" if subject.task == "synthetic" else "random")
     if source == "synthetic":
-        shape = subject.inputs[0].shape
+        shape = first_tensor(subject.inputs).shape
         if len(shape) != 5 or shape[1] != 3 or shape[3] != shape[4] or shape[2] < 4 or shape[3] < 16:
             raise _Usage(f"--calib-data synthetic makes clips (N, 3, T, S, S) with T >= 4 and S >= 16; the "
                          f"model's input is {tuple(shape)}: use --calib-data random")
@@ -319,7 +320,7 @@ def _task_data(subject, n_calib: int, n_eval: int):
     """Synthetic train clips to calibrate on (the input's batch size) and labelled test clips."""
     from .zoo import synthetic
 
-    n, _, t, s, _ = subject.inputs[0].shape
+    n, _, t, s, _ = first_tensor(subject.inputs).shape
     calib = synthetic.clips("train", n=n_calib * n, batch=n, frames=t, crop=s)  # quantize ignores the labels
     labelled = synthetic.clips("test", n=n_eval, batch=n, frames=t, crop=s) if n_eval else None
     return calib, labelled
@@ -513,7 +514,9 @@ def _model_args(default: str | None = None, artifact: bool = False) -> argparse.
         p.add_argument("model", metavar="MODEL", help=what)
     p.add_argument("--input-shape", metavar="N,C,T,H,W",
                    help="example input shape; required for factory specs and artifacts, "
-                        "optional for zoo models (default: the model's own clip size)")
+                        "optional for zoo models (default: the model's own clip size). Several "
+                        "positional inputs: separate shapes with ';'; a list argument (SlowFast's "
+                        "pathways): '[1,3,2,64,64;1,3,8,64,64]'")
     return p
 
 

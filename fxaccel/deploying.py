@@ -49,8 +49,8 @@ def deploy(
     """Return a new GraphModule computing ``model`` (eval semantics) fast on ``target``.
 
     ``model`` is a vanilla model (it is transmuted first) or the result of
-    :func:`fxaccel.transmute`; it is never modified. ``example_inputs`` (a tensor or a tuple of
-    tensors) is required: deploy forms are built for one input shape (clip length, crop); the batch
+    :func:`fxaccel.transmute`; it is never modified. ``example_inputs`` (as for
+    :func:`fxaccel.transmute`: a tensor, a tuple of positional arguments, a dict of keywords) is required: deploy forms are built for one input shape (clip length, crop); the batch
     size stays free, and another clip shape raises a clear error.
 
     Train mode: deploy always produces the model's *eval* semantics (BN running statistics folded,
@@ -88,7 +88,7 @@ def deploy(
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"deploy takes an nn.Module, got {type(model).__name__}")
-    inputs = as_input_tuple(example_inputs, required=True)
+    inputs = as_input_tuple(example_inputs, required=True, model=model)
     prof = get_target(target)
     if dtype not in (torch.float32, torch.bfloat16):
         raise ValueError(f"deploy builds float32 or bfloat16 forms, got dtype={dtype}; for int8 use fxaccel.quantize")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from .inputs import as_input_tuple
+from .inputs import as_input_tuple, map_tensors
 from .options import LowerOptions
 from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark, provenance_of
@@ -110,7 +110,7 @@ class HalfPrecision(nn.Module):
         self.module = copy.deepcopy(module).half()
 
     def forward(self, *inputs):
-        out = self.module(*(x.half() if x.is_floating_point() else x for x in inputs))
+        out = self.module(*map_tensors(lambda x: x.half() if x.is_floating_point() else x, inputs))
         return torch.utils._pytree.tree_map(
             lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
 
@@ -142,7 +142,7 @@ def export(model: nn.Module, example_inputs: Any, path: str | Path, *, format: s
     """
     path = Path(path)
     fmt = _format(path, format)
-    inputs = as_input_tuple(example_inputs, required=True)
+    inputs = as_input_tuple(example_inputs, required=True, model=model)
     if not isinstance(model, nn.Module):
         raise TypeError(f"export takes an nn.Module, got {type(model).__name__}")
     int8 = _is_int8(model)

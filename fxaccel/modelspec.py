@@ -39,6 +39,7 @@ from torch import nn
 
 from . import zoo
 from .errors import SpecError
+from .inputs import clone_inputs, describe
 
 ARTIFACT_SUFFIXES = (".pte", ".ptl", ".pt")
 
@@ -67,6 +68,43 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def parse_inputs(text: str):
+    """``--input-shape`` as a call: one shape (``1,3,4,160,160``) is one tensor; shapes separated by
+    ``;`` are positional arguments; ``[...]`` groups shapes into one list argument (SlowFast's
+    pathways: ``[1,3,2,64,64;1,3,8,64,64]``). Returns a shape, or a tuple of arguments where each is
+    a shape or a list of shapes."""
+    text = text.strip()
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ";"):
+        depth += (ch == "[") - (ch == "]")
+        if depth < 0:
+            raise SpecError(f"--input-shape {text!r} closes a bracket it did not open")
+        if ch == ";" and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    if depth:
+        raise SpecError(f"--input-shape {text!r} opens a bracket it does not close")
+
+    def one(part: str):
+        if part.startswith("[") and part.endswith("]"):
+            return [parse_shape(s) for s in part[1:-1].split(";")]
+        return parse_shape(part)
+
+    args = tuple(one(p) for p in parts if p)
+    if len(args) == 1 and not isinstance(args[0], list):
+        return args[0]
+    return args
+
+
+def _random_call(shapes, seed: int) -> tuple:
+    """Random clips for :func:`parse_inputs`' result, as a call (a tuple of positional arguments)."""
+    if shapes and all(isinstance(s, int) for s in shapes):
+        return (zoo.random_clips(tuple(shapes), seed=seed),)
+    counter = iter(range(seed, seed + 1000))
+    return tuple([zoo.random_clips(s, seed=next(counter)) for s in a] if isinstance(a, list)
+                 else zoo.random_clips(a, seed=next(counter)) for a in shapes)
+
+
 def resolve(spec: str, input_shape: Sequence[int] | None = None, *, allow_artifact: bool = False,
             seed: int = 0) -> Subject:
     """Resolve ``spec`` (see the module docstring) and build its example input."""
@@ -82,14 +120,15 @@ def check_runs(subject: Subject) -> None:
     """Run the model once on its example input so that a wrong shape is a one-line :class:`SpecError`."""
     if subject.model is None:
         return
-    shapes = ", ".join(str(tuple(t.shape)) for t in subject.inputs)
+    shapes = describe(subject.inputs)
     try:
         with torch.no_grad():
-            subject.model.eval()(*subject.inputs)
+            subject.model.eval()(*clone_inputs(subject.inputs))
     except Exception as err:  # any failure here means this input does not fit this model
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SpecError(f"{subject.name} does not run on an input of shape {shapes}: {first[:300]}. "
-                        "Pass the shape the model expects with --input-shape N,C,T,H,W") from err
+                        "Pass the shape the model expects with --input-shape (N,C,T,H,W for torchvision and "
+                        "pytorchvideo, N,T,C,H,W for transformers; [slow;fast] for a list of pathways)") from err
 
 
 def _zoo(name: str, shape, seed: int) -> Subject:
@@ -100,8 +139,8 @@ def _zoo(name: str, shape, seed: int) -> Subject:
                         "spec package.module:factory or file.py:factory with --input-shape, or (bench "
                         "only) a .pte/.ptl/.pt file") from None
     model = entry.factory()
-    x = zoo.random_clips(shape, seed=seed) if shape is not None else entry.example_input(batch=1, seed=seed)
-    return Subject(name, "zoo", model, (x,), task=entry.task)
+    call = _random_call(shape, seed) if shape is not None else (entry.example_input(batch=1, seed=seed),)
+    return Subject(name, "zoo", model, call, task=entry.task)
 
 
 def split_call(spec: str) -> tuple[str, tuple, dict]:
@@ -152,7 +191,7 @@ def _factory(spec: str, shape, seed: int) -> Subject:
     if shape is None:
         raise SpecError(f"{spec} needs --input-shape (the shape of one example input, e.g. "
                         "--input-shape 1,3,4,160,160)")
-    return Subject(spec, "factory", model.eval(), (zoo.random_clips(shape, seed=seed),))
+    return Subject(spec, "factory", model.eval(), _random_call(shape, seed))
 
 
 def _import(where: str, spec: str):
@@ -191,7 +230,7 @@ def _artifact(spec: str, shape, allow: bool, seed: int) -> Subject:
     if shape is None:
         raise SpecError(f"benchmarking {path.name} needs --input-shape (the shape it was exported for, "
                         "e.g. --input-shape 1,3,4,160,160)")
-    return Subject(path.name, "artifact", None, (zoo.random_clips(shape, seed=seed),), path)
+    return Subject(path.name, "artifact", None, _random_call(shape, seed), path)
 
 
-__all__ = ["ARTIFACT_SUFFIXES", "SpecError", "Subject", "check_runs", "parse_shape", "resolve", "split_call"]
+__all__ = ["ARTIFACT_SUFFIXES", "SpecError", "Subject", "check_runs", "parse_inputs", "parse_shape", "resolve", "split_call"]

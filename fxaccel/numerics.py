@@ -11,19 +11,18 @@ from typing import Any, Callable
 
 import torch
 
+from .inputs import input_tensors, map_tensors, output_leaves
+
 
 def _as_tuple(inputs: Any) -> tuple:
     return inputs if isinstance(inputs, tuple) else (inputs,)
 
 
 def _flatten(out: Any) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _flatten(o)]
-    if isinstance(out, dict):
-        return [t for k in sorted(out) for t in _flatten(out[k])]
-    raise TypeError(f"cannot compare outputs of type {type(out).__name__}")
+    leaves = [t for _, t in output_leaves(out)]
+    if not leaves:
+        raise TypeError(f"output of type {type(out).__name__} holds no tensor: nothing to compare")
+    return leaves
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -73,8 +72,8 @@ def assert_equivalent(
     """
     inputs = _as_tuple(inputs)
     if grads:
-        ins_a = tuple(x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs)
-        ins_b = tuple(x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs)
+        ins_a = map_tensors(lambda x: x.detach().clone().requires_grad_(x.is_floating_point()), inputs)
+        ins_b = map_tensors(lambda x: x.detach().clone().requires_grad_(x.is_floating_point()), inputs)
     else:
         ins_a = ins_b = inputs
     with torch.set_grad_enabled(grads):
@@ -90,7 +89,7 @@ def assert_equivalent(
         weights = [torch.randn(y.shape, generator=gen, dtype=y.dtype) for y in out_b]
         sum(((x * w).sum() for x, w in zip(out_a, weights))).backward()
         sum(((y * w).sum() for y, w in zip(out_b, weights))).backward()
-        for i, (xa, xb) in enumerate(zip(ins_a, ins_b)):
+        for i, (xa, xb) in enumerate(zip(input_tensors(ins_a), input_tensors(ins_b))):
             if xb.grad is not None:
                 _check_close(f"gradient of input {i}", xa.grad, xb.grad, rtol, atol)
 

@@ -264,17 +264,42 @@ def _run_rules(group: list[_Entry], gm: fx.GraphModule, ctx: PassContext, record
         apply_rules(RuleSet(rules), gm, lambda r: owner[id(r)], ctx)
 
 
+def _nested_inputs(gm: fx.GraphModule, inputs: tuple | None) -> dict[str, tuple | None]:
+    """Each nested GraphModule's own example inputs (what it gets when ``gm`` runs on ``inputs``):
+    a pass on a nested graph reads those, never the root's (a patch embedding inside a transformer
+    gets a permuted clip, not the model's input)."""
+    from .tracing import VARIES, record_calls
+
+    nested = [(p, m) for p, m in _graph_modules(gm) if p]
+    if inputs is None or not nested:
+        return {}
+    calls = record_calls(gm, inputs, modules=[m for _, m in nested], keep_tensors=True)
+    return {p: calls.get(id(m)) if calls.get(id(m)) is not VARIES else None for p, m in nested}
+
+
 def run_stage(stage: str, gm: fx.GraphModule, ctx: PassContext, *, skip: Iterable[str] = ()) -> fx.GraphModule:
-    """Run every pass of ``stage`` on ``gm`` and on GraphModules nested in it, in order."""
+    """Run every pass of ``stage`` on ``gm`` and on GraphModules nested in it, in order; a pass on a
+    nested graph sees that graph's own example inputs (``None`` where the example does not reach it)."""
     skip = set(skip)
+    nested_inputs = _nested_inputs(gm, ctx.example_inputs)
+    root_inputs = ctx.example_inputs
+    try:
+        return _run_groups(stage, gm, ctx, skip, nested_inputs, root_inputs)
+    finally:
+        ctx.example_inputs = root_inputs
+
+
+def _run_groups(stage, gm, ctx, skip, nested_inputs, root_inputs) -> fx.GraphModule:
     for group in _groups([e for e in _ordered(stage) if e.name not in skip]):
         records = {}
         for e in group:
             records[e.name] = ctx.report.record(e.name)
             records[e.name].stage = stage
         for path, sub in reversed(_graph_modules(gm)):  # innermost first; root last
+            ctx.example_inputs = nested_inputs.get(path) if path else root_inputs
             if group[0].is_rule:
                 _run_rules(group, sub, ctx, records)
+                _answer_for_originals(sub)
                 continue
             entry = group[0]
             if not entry.when.holds(sub, ctx):
@@ -282,9 +307,29 @@ def run_stage(stage: str, gm: fx.GraphModule, ctx: PassContext, *, skip: Iterabl
             ctx.record = records[entry.name]
             out = _run_one(entry, sub, ctx)
             if out is not sub:
+                out = _keep_nested(sub, out)
                 if path:
                     parent, _, leaf = path.rpartition(".")
                     setattr(gm.get_submodule(parent) if parent else gm, leaf, out)
                 else:
                     gm = out
+            _answer_for_originals(out)
     return gm
+
+
+def _keep_nested(old: fx.GraphModule, new: fx.GraphModule) -> fx.GraphModule:
+    """A pass that returned a new graph for a nested one: the new one keeps the original module."""
+    from .tracing import NestedGraph
+
+    if isinstance(old, NestedGraph) and not isinstance(new, NestedGraph) and old.original is not None:
+        return NestedGraph.of(new, old.original)
+    return new
+
+
+def _answer_for_originals(sub: fx.GraphModule) -> None:
+    """Right after a pass: opaque code around a nested graph may read attributes of what it replaced
+    (a later pass in this stage may run the whole model)."""
+    from .tracing import NestedGraph
+
+    if isinstance(sub, NestedGraph):
+        sub.answer_for_originals()

@@ -41,7 +41,8 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from .blocks.layout import FoldTime, UnfoldTime
 from .forms.one_clip import specialise_one_clip
-from .inputs import eval_mode, run
+from .inputs import (as_input_tuple, clone_inputs, describe, eval_mode, first_tensor, input_tensors, map_tensors,
+                     output_leaves, run)
 from .options import QuantizeOptions
 from .pipeline import PassContext, run_stage
 from .provenance import Provenance, mark, provenance_of
@@ -263,21 +264,21 @@ def _collect(data, n_inputs: int | None) -> list[tuple]:
             item = (item,)
         elif isinstance(item, (tuple, list)):
             item = tuple(item[:n_inputs] if n_inputs else item)
-        if not isinstance(item, tuple) or not item or not all(isinstance(t, torch.Tensor) for t in item):
-            raise TypeError(f"calibration item {i} must be a tensor or a tuple of tensors, got "
-                            f"{type(item).__name__}")
+        try:  # each item is a call: positional arguments, each a tensor or a list/tuple/dict of them
+            item = as_input_tuple(item, what=f"calibration item {i}")
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"calibration item {i} must be a tensor or a tuple of the model's inputs: {err}") from None
         items.append(item)
     if not items:
         raise ValueError("calibration_data is empty (an exhausted iterator or an empty DataLoader?): "
                          "quantization needs a few representative inputs to measure activation ranges")
-    first = [tuple(t.shape[1:]) for t in items[0]]
+    first = [tuple(t.shape[1:]) for t in input_tensors(items[0])]
     for i, item in enumerate(items[1:], 1):
-        shapes = [tuple(t.shape[1:]) for t in item]
+        shapes = [tuple(t.shape[1:]) for t in input_tensors(item)]
         if shapes != first:
             raise ValueError(
-                f"calibration item {i} has shape {[tuple(t.shape) for t in item]} but item 0 has "
-                f"{[tuple(t.shape) for t in items[0]]}: every item must have the input shape the model "
-                "was deployed for (only the batch size may differ)")
+                f"calibration item {i} has shape {describe(item)} but item 0 has {describe(items[0])}: every "
+                "item must have the input shape the model was deployed for (only the batch size may differ)")
     return items
 
 
@@ -293,9 +294,10 @@ def _collect_labelled(data, n_inputs: int | None) -> list[tuple[tuple, torch.Ten
             raise TypeError(f"eval_data item {i} must be (inputs..., labels), got {type(item).__name__}")
         inputs, labels = tuple(item[:n_inputs] if n_inputs else item[:-1]), item[n_inputs or len(item) - 1]
         labels = torch.as_tensor(labels)
-        if labels.is_floating_point() or labels.dim() != 1 or labels.shape[0] != inputs[0].shape[0]:
+        batch = first_tensor(inputs).shape[0]
+        if labels.is_floating_point() or labels.dim() != 1 or labels.shape[0] != batch:
             raise TypeError(f"eval_data item {i}: labels must be one integer class per sample, shaped "
-                            f"({inputs[0].shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
+                            f"({batch},), got {labels.dtype} {tuple(labels.shape)}")
         out.append((inputs, labels))
     if not out:
         raise ValueError("eval_data is empty: give labelled batches (clips, labels) to measure top-1 on")
@@ -330,13 +332,13 @@ def _batched(model, inputs: tuple):
     """``model`` on ``inputs``; a pt2e model exported for one batch size runs the batch in chunks of it."""
     fixed = getattr(model, "_fxaccel_batch", None)
     with torch.no_grad():
-        if fixed is None or inputs[0].shape[0] == fixed:
-            return model(*inputs)
-        n = inputs[0].shape[0]
+        n = first_tensor(inputs).shape[0]
+        if fixed is None or n == fixed:
+            return model(*clone_inputs(inputs))
         if n % fixed:
             raise ValueError(f"eval_data batch of {n} does not split into the exported batch size {fixed} "
                              "(pt2e backends export one fixed shape): use a batch size that is a multiple of it")
-        return torch.cat([model(*(t[i:i + fixed] for t in inputs)) for i in range(0, n, fixed)])
+        return torch.cat([model(*map_tensors(lambda t: t[i:i + fixed].clone(), inputs)) for i in range(0, n, fixed)])
 
 
 def _progress(items: list, description: str, show: bool):
@@ -351,13 +353,8 @@ def _progress(items: list, description: str, show: bool):
 # --------------------------------------------------------------------------- measurements
 
 def _tensors(out) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _tensors(o)]
-    if isinstance(out, dict):
-        return [t for k in sorted(out) for t in _tensors(out[k])]
-    return []
+    """Every tensor of an output, whatever its structure (``ModelOutput`` included)."""
+    return [t for _, t in output_leaves(out)]
 
 
 class _Power:
@@ -416,7 +413,7 @@ def _layer_entry(name: str, module: nn.Module, int8: bool, db: float | None) -> 
 def _calibrate(model: nn.Module, items: list, show: bool, description: str) -> None:
     with torch.no_grad():
         for item in _progress(items, description, show):
-            model(*item)
+            model(*clone_inputs(item))
 
 
 # --------------------------------------------------------------------------- eager flow (qnnpack, x86)

@@ -37,7 +37,8 @@ def transmute(
     their parameters (moved, never re-initialised), so the result trains and loads vanilla
     checkpoints (see the report's ``state_dict_map``). ``model`` is never modified.
 
-    ``example_inputs`` (a tensor or tuple of tensors) enables shape-aware rules, the coverage
+    ``example_inputs`` (the model's inputs as you would call it: a tensor, a tuple of positional
+    arguments, each a tensor or a list/tuple/dict of them, or a dict of keyword arguments) enables shape-aware rules, the coverage
     figure, and (``verify=True``) a final check that outputs match. ``skip`` names passes not to run.
     ``leaves`` are module types or qualified names never traced into. Untraceable submodules stay
     as opaque leaves (their children are still transmuted) and are listed in the report.
@@ -50,7 +51,7 @@ def transmute(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"transmute takes an nn.Module, got {type(model).__name__}")
-    inputs = as_input_tuple(example_inputs)
+    inputs = as_input_tuple(example_inputs, model=model)
     prof = get_target(target)
     start = time.perf_counter()
     work = copy.deepcopy(model)

@@ -21,6 +21,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from ..inputs import clone_inputs
 from .folded import TemporalTaps
 from .guards import checked_folded
 
@@ -110,7 +111,7 @@ def specialise_one_clip(model: nn.Module, inputs: Sequence[torch.Tensor]) -> tup
         return [], {}
     try:
         with torch.no_grad():
-            model(*(t.clone() for t in inputs))
+            model(*clone_inputs(inputs))
     finally:
         for h in hooks:
             h.remove()

@@ -11,17 +11,14 @@ from typing import Any
 import torch
 
 from ..errors import ExportMismatch
+from ..inputs import output_leaves
 from ..numerics import assert_equivalent, relative_error, sqnr_db
 
 
 def flatten_outputs(out: Any) -> list[torch.Tensor]:
-    """The tensors of a model's output (nested tuples, lists, dicts by sorted key), in order: how a
-    writer compares a program's outputs with the eager model's."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, dict):
-        return [t for k in sorted(out) for t in flatten_outputs(out[k])]
-    return [t for o in out for t in flatten_outputs(o)]
+    """The tensors of a model's output in pytree order (:func:`fxaccel.inputs.output_leaves`): how a
+    writer compares a program's flat outputs with the eager model's."""
+    return [t for _, t in output_leaves(out)]
 
 
 def _float(t: torch.Tensor) -> torch.Tensor:
@@ -33,6 +30,8 @@ def compare_outputs(expected: Any, got: Any, inputs: tuple, *, rtol: float, sqnr
     """``{"metric": "rel_err" | "sqnr_db", "value": worst, "bound": ...}``, or raise ExportMismatch."""
     exp = [_float(t) for t in flatten_outputs(expected)]
     act = [_float(t) for t in flatten_outputs(got)]
+    if not exp:
+        raise ExportMismatch(f"the model's output holds no tensor: {what} has nothing to compare")
     if len(exp) != len(act):
         raise ExportMismatch(f"{what} gives {len(act)} outputs, the model {len(exp)}")
     if sqnr_floor is not None:

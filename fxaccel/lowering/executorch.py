@@ -68,7 +68,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, macs, op_kind
-from ..inputs import eval_mode
+from ..inputs import clone_inputs, eval_mode, map_tensors
 from ..targets import TARGETS
 from .checking import compare_outputs
 from . import lowering_time, xnnpack_rank
@@ -336,7 +336,7 @@ def _expected(reference: Callable, inputs: tuple) -> Any:
     with contextlib.ExitStack() as stack, torch.no_grad():
         if isinstance(reference, torch.nn.Module):
             stack.enter_context(eval_mode(reference))
-        return reference(*inputs)
+        return reference(*clone_inputs(inputs))
 
 
 def _registered_kernels() -> set[str]:
@@ -444,7 +444,7 @@ def to_pte(
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     # a program takes its inputs' dim order from the example, and is run on contiguous tensors
     # (PteModule): a strided example (a transposed view) would give a program that refuses them
-    inputs = tuple(t.contiguous() if isinstance(t, torch.Tensor) else t for t in inputs)
+    inputs = map_tensors(torch.Tensor.contiguous, inputs)
     exported, own_reference = _export(model, inputs)
     quantized = _is_quantized(exported.graph_module)
     if verify and quantized and sqnr_floor is None:
@@ -538,7 +538,9 @@ class PteModule:
     def __call__(self, *inputs: torch.Tensor) -> Any:
         if self._method is None:
             self._load()
-        outs = self._method.execute([x.contiguous() for x in inputs])
+        # a program's inputs are the call's leaves, flattened as torch.export flattened them
+        leaves = torch.utils._pytree.tree_leaves(inputs)
+        outs = self._method.execute([x.contiguous() if isinstance(x, torch.Tensor) else x for x in leaves])
         return outs[0] if len(outs) == 1 else tuple(outs)
 
 

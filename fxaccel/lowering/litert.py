@@ -39,7 +39,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import LoweringError, MissingDependency
-from ..inputs import eval_mode
+from ..inputs import clone_inputs, eval_mode
 from ..provenance import provenance_of
 from .checking import compare_outputs
 
@@ -352,9 +352,9 @@ def to_tflite(
             ref = reference or model
             if isinstance(ref, torch.nn.Module) and not int8:
                 with eval_mode(ref):
-                    expected = ref(*inputs)
+                    expected = ref(*clone_inputs(inputs))
             else:
-                expected = ref(*inputs)
+                expected = ref(*clone_inputs(inputs))
         check = _verify(buffer, expected, inputs, rtol=rtol, sqnr_floor=sqnr_floor if int8 else None)
     log.info("wrote LiteRT flatbuffer (%d bytes) %s\n%s", len(buffer), out_path or "", report)
     return TfliteArtifact(buffer, out_path, report, check)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..inputs import eval_mode
+from ..inputs import clone_inputs, eval_mode
 from ..errors import LoweringError
 from .checking import compare_outputs
 
@@ -145,7 +145,7 @@ def to_torchscript(
     inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     skipped: list[str] = []
     with eval_mode(model), torch.no_grad():
-        expected = model(*inputs)
+        expected = model(*clone_inputs(inputs))
         module = torch.jit.freeze(_trace(model, inputs))
         optimized = False
         if optimize:

@@ -31,6 +31,8 @@ from typing import Callable, Iterable, NamedTuple
 import torch
 from torch import nn
 
+from ..inputs import clone_inputs
+
 __all__ = [
     "MODELS", "ZooEntry", "create", "example_input", "get", "load_weights", "names",
     "random_clips", "realistic_bn", "synthetic", "x3d",
@@ -89,8 +91,8 @@ def realistic_bn(model: nn.Module, clips: Iterable[torch.Tensor], seed: int = 0)
         model.train()
         with torch.random.fork_rng(devices=[]):  # dropout in train mode must not use up global RNG
             torch.manual_seed(seed)
-            for clip in clips:
-                model(clip)
+            for clip in clips:  # a tensor, or a call (a tuple of positional arguments: SlowFast's list)
+                model(*clone_inputs(clip)) if isinstance(clip, tuple) else model(clip)
     finally:
         for bn, momentum in zip(tracked, momenta):
             bn.momentum = momentum

@@ -17,10 +17,12 @@ from torch import fx
 
 from fxaccel.aten_ops import AtenOpRecorder
 from fxaccel.errors import DeployError
+from fxaccel.inputs import clone_inputs
 from fxaccel.pipeline import When, register_pass
+from fxaccel.tracing import Runner
 
 
-class _PerNode(fx.Interpreter):
+class _PerNode(Runner):
     def __init__(self, gm, target):
         super().__init__(gm)
         self.target = target
@@ -44,7 +46,7 @@ def check_target(gm: fx.GraphModule, ctx) -> None:
         return
     interp = _PerNode(gm, ctx.target)
     with torch.no_grad():
-        interp.run(*(t.clone() for t in ctx.example_inputs))
+        interp.run(*clone_inputs(ctx.example_inputs))
     ctx.record.matched = len(gm.graph.nodes)
     lines = []
     for node, ops in interp.bad:

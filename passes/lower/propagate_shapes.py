@@ -11,6 +11,7 @@ import torch
 from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 
+from fxaccel.inputs import clone_inputs
 from fxaccel.pipeline import register_pass
 
 from ._common import XNNPACK
@@ -23,7 +24,7 @@ def propagate_shapes(gm: fx.GraphModule, ctx) -> None:
         if inputs is None or len(placeholders) != len(inputs):
             raise ValueError(f"{len(placeholders)} placeholders for the example inputs")
         with torch.no_grad():
-            ShapeProp(gm).propagate(*(t.clone() for t in inputs))
+            ShapeProp(gm).propagate(*clone_inputs(inputs))
     except Exception as exc:  # a nested graph called with other inputs: no shapes here
         for node in gm.graph.nodes:
             node.meta.pop("tensor_meta", None)

@@ -58,3 +58,26 @@ class _TwoUsers(nn.Module):
 
 def two_users() -> nn.Module:
     return zoo.realistic_bn(_TwoUsers(), [zoo.random_clips((2, 3, 4, 16, 16), seed=2)])
+
+
+class _TwoPathways(nn.Module):
+    """SlowFast-shaped: ``forward`` takes one *list* of two clips (slow, fast) and writes into it."""
+
+    def __init__(self):
+        super().__init__()
+        self.slow = nn.Sequential(nn.Conv3d(3, 8, (1, 3, 3), padding=(0, 1, 1)), nn.BatchNorm3d(8), nn.ReLU())
+        self.fast = nn.Sequential(nn.Conv3d(3, 4, (3, 1, 1), padding=(1, 0, 0)), nn.BatchNorm3d(4), nn.ReLU())
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x: list):
+        x[0], x[1] = self.slow(x[0]).mean((2, 3, 4)), self.fast(x[1]).mean((2, 3, 4))
+        return self.fc(torch.cat(x, 1))
+
+
+PATHWAYS = "[1,3,2,16,16;1,3,8,16,16]"
+
+
+def two_pathways() -> nn.Module:
+    torch.manual_seed(0)
+    return zoo.realistic_bn(_TwoPathways(), [([zoo.random_clips((2, 3, 2, 16, 16), seed=1),
+                                               zoo.random_clips((2, 3, 8, 16, 16), seed=2)],)]).eval()

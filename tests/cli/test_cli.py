@@ -150,6 +150,24 @@ def test_deploy_json(capsys, target):
     assert rep["layers"], "the per-layer deploy forms are reported"
 
 
+@pytest.mark.parametrize("command", [["transmute"], ["deploy", "--target", "mobile_cpu"]])
+def test_a_list_of_pathways_on_the_command_line(capsys, command):
+    """``--input-shape '[slow;fast]'``: one list argument (SlowFast); the result is verified on it."""
+    data = run_json(capsys, *command, f"{HERE / '_models.py'}:two_pathways", "--input-shape",
+                    "[1,3,2,16,16;1,3,8,16,16]")
+    assert data["input_shape"] == [[1, 3, 2, 16, 16], [1, 3, 8, 16, 16]]
+    assert data["report"]["extra"]["max_relative_error"] < 1e-5
+
+
+def test_input_shapes_parse_as_a_call():
+    from fxaccel.modelspec import parse_inputs
+    assert parse_inputs("1,3,4,8,8") == (1, 3, 4, 8, 8)
+    assert parse_inputs("1,4,3,8,8;1,5") == ((1, 4, 3, 8, 8), (1, 5))
+    assert parse_inputs("[1,3,2,8,8;1,3,8,8,8]") == ([(1, 3, 2, 8, 8), (1, 3, 8, 8, 8)],)
+    with pytest.raises(SpecError, match="does not close"):
+        parse_inputs("[1,3,2,8,8")
+
+
 def test_deploy_bf16_is_for_x86_on_a_cpu_with_bf16(capsys):
     from fxaccel.bfloat16 import BF16_SQNR_FLOOR, bf16_supported
 

@@ -26,10 +26,32 @@ def test_wild_model_deploys_exactly(name, target):
     assert fxaccel.report_of(fast).stage == "deploy"
 
 
-def test_untraceable_block_cannot_go_mobile_and_error_names_it():
-    """``gate`` is opaque (data-dependent branch) and runs a 5-D conv and a 5-D sum: refuse, naming it."""
+def test_untraceable_block_goes_mobile_with_its_conv_rewritten_inside():
+    """``gate`` is opaque (data-dependent branch): its own code runs as written, but its Conv3d (a
+    leaf inside it) is rewritten there, so it deploys; the 5-D ``sum`` of its branch is a note."""
     model, x = ALL_MODELS["control_flow"]()
-    with pytest.raises(DeployError, match=r"'gate'.*DynamicGate.*convolution\(5-D\)"):
+    fast = deploy(model, x, target="mobile_cpu")
+    assert rel_err(fast, model, x) < RTOL
+    assert [op for op, _ in mobile_violations(fast, x)] == ["sum"]  # the branch's x.sum(): a portable kernel
+    assert any("sum(5-D)" in n for n in fxaccel.report_of(fast).record("check_target").notes)
+
+
+class _FunctionalGate(torch.nn.Module):
+    """A 5-D conv spelt functionally inside untraceable code: nothing fxaccel can rewrite."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(3, 3, 1, 1, 1))
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return torch.nn.functional.conv3d(x, self.weight)
+        return x
+
+
+def test_untraceable_functional_conv_cannot_go_mobile_and_error_names_it():
+    model, x = torch.nn.Sequential(_FunctionalGate()).eval(), torch.rand(1, 3, 2, 8, 8)
+    with pytest.raises(DeployError, match=r"'0'.*_FunctionalGate.*opaque.*convolution\(5-D\)"):
         deploy(model, x, target="mobile_cpu")
 
 

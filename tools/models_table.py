@@ -1,0 +1,169 @@
+"""Write docs/models.md: every model of the corpus through every stage, one table, one command.
+
+    python tools/models_table.py                  # the whole corpus (tens of minutes on 2 cores)
+    python tools/models_table.py --fast           # the cases the default test run covers
+    python tools/models_table.py --only slowfast --out /tmp/models.md
+
+The corpus is ``tests/corpus_models.py``: every video-classification class of transformers' auto
+mapping, every ``torchvision.models.video`` builder and every whole-network ``pytorchvideo``
+builder, each from a small config with random weights (discovered from the libraries, not listed).
+Per model: transmute, deploy for x86 and mobile_cpu, ``.pte`` (ExecuTorch + XNNPACK) and
+``.tflite`` (LiteRT), each ``ok`` with its worst relative error against eager over every output
+tensor, or the error it raised; the share of conv/linear/matmul MACs inside XNNPACK delegates; and
+eager, x86-form and ``.pte`` latency (median of ``--repeats`` interleaved rounds, ``--threads``
+threads, at the corpus's small input: a smoke figure, not a benchmark; tools/bench.py is).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from corpus_models import all_cases  # noqa: E402
+
+import fxaccel  # noqa: E402
+from fxaccel.exporting import lower  # noqa: E402
+from fxaccel.inputs import clone_inputs, describe, output_leaves  # noqa: E402
+from fxaccel.testing import relative_error  # noqa: E402
+
+
+def _worst(got, want) -> float:
+    a, b = dict(output_leaves(got)), dict(output_leaves(want))
+    return max(relative_error(a[k], b[k]) for k in b)
+
+
+def _short(err: BaseException) -> str:
+    text = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {text[:160]}".replace("|", "\\|")
+
+
+def _timed(fn, call, threads: int, repeats: int) -> list[float]:
+    torch.set_num_threads(threads)
+    out = []
+    with torch.no_grad():
+        fn(*clone_inputs(call))
+        for _ in range(repeats):
+            args = clone_inputs(call)  # SlowFast writes into its input list
+            start = time.perf_counter()
+            fn(*args)
+            out.append((time.perf_counter() - start) * 1e3)
+    return out
+
+
+def row_for(case, workdir: Path, threads: int, repeats: int) -> dict:
+    row = {"model": case.id, "input": "", "stages": {}, "errors": [], "mac_share": None, "ms": {}}
+    model, call = case.build()
+    row["input"] = describe(call)
+    with torch.no_grad():
+        want = model(*clone_inputs(call))
+    runs = {"eager": model}
+
+    def stage(name, make):
+        try:
+            made = make()
+        except Exception as err:  # noqa: BLE001 - the table says what failed
+            row["stages"][name] = "error"
+            row["errors"].append(f"{name}: {_short(err)}")
+            traceback.print_exc()
+            return None
+        return made
+
+    gm = stage("transmute", lambda: fxaccel.transmute(model, call))
+    if gm is None:
+        return row
+    with torch.no_grad():
+        row["stages"]["transmute"] = f"{_worst(gm(*clone_inputs(call)), want):.0e}"
+    row["opaque"] = len(fxaccel.report_of(gm).opaque)
+    for target in ("x86", "mobile_cpu"):
+        fast = stage(target, lambda: fxaccel.deploy(gm, call, target=target, op_counts=False))
+        if fast is None:
+            continue
+        with torch.no_grad():
+            row["stages"][target] = f"{_worst(fast(*clone_inputs(call)), want):.0e}"
+        runs[target] = fast
+    if "mobile_cpu" in runs:
+        from fxaccel.lowering.executorch import load_pte, to_pte
+
+        art = stage(".pte", lambda: to_pte(lower(runs["mobile_cpu"], call, "executorch"), call,
+                                           workdir / "m.pte", reference=model))
+        if art is not None:
+            row["stages"][".pte"] = f"{art.check['value']:.0e}"
+            row["mac_share"] = art.report.mac_share
+            runs[".pte"] = load_pte(workdir / "m.pte")
+        done = stage(".tflite", lambda: fxaccel.export(runs["mobile_cpu"], call, workdir / "m.tflite"))
+        if done is not None:
+            row["stages"][".tflite"] = "ok"
+    names = [n for n in ("eager", "x86", ".pte") if n in runs]
+    times = {n: [] for n in names}
+    for _ in range(repeats):  # interleaved rounds
+        for n in names:
+            times[n] += _timed(runs[n], call, threads, 1)
+    row["ms"] = {n: statistics.median(t) for n, t in times.items()}
+    return row
+
+
+STAGES = ("transmute", "x86", "mobile_cpu", ".pte", ".tflite")
+
+
+def render(rows: list[dict], command: str, threads: int) -> str:
+    ok = sum(all(r["stages"].get(s) not in (None, "error") for s in STAGES) for r in rows)
+    lines = [
+        "# The model corpus",
+        "",
+        f"Generated {datetime.date.today()} by `{command}` (torch {torch.__version__}, {threads} thread(s)).",
+        "Every video model that transformers' auto mapping, `torchvision.models.video` and pytorchvideo's",
+        "whole-network builders expose, built from a small config with random weights",
+        "([tests/corpus_models.py](../tests/corpus_models.py): discovered, not listed). Stage cells are the",
+        "worst relative error against eager over every output tensor (`ModelOutput` fields included), or",
+        "`error` (the message is in the last column). MAC share: conv/linear/matmul MACs inside XNNPACK",
+        "delegates in the `.pte`. Times: median ms at the small input, interleaved: a smoke figure, not a",
+        "benchmark.",
+        "",
+        f"**{ok} of {len(rows)} models pass every stage.**",
+        "",
+        "| model | input | transmute | x86 | mobile_cpu | .pte | .tflite | opaque | MAC share | eager ms | x86 ms | .pte ms | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ms = r["ms"]
+        share = f"{r['mac_share']:.0%}" if r["mac_share"] is not None else ""
+        lines.append("| " + " | ".join([
+            r["model"], f"`{r['input']}`", *(r["stages"].get(s, "") for s in STAGES), str(r.get("opaque", "")),
+            share, *(f"{ms[n]:.1f}" if n in ms else "" for n in ("eager", "x86", ".pte")),
+            "; ".join(r["errors"])]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fast", action="store_true", help="only the cases the default test run covers")
+    parser.add_argument("--only", nargs="*", default=(), help="substrings of case ids to run")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "models.md")
+    args = parser.parse_args(argv)
+    cases = [c for c in all_cases() if (c.fast or not args.fast) and (not args.only or any(s in c.id for s in args.only))]
+    rows = []
+    for case in cases:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            rows.append(row_for(case, Path(tmp), args.threads, args.repeats))
+            print(f"{case.id}: {rows[-1]['stages']} ({time.perf_counter() - start:.0f} s)", flush=True)
+    command = "python tools/models_table.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    args.out.write_text(render(rows, command.strip(), args.threads))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
