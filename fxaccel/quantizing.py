@@ -146,7 +146,7 @@ def quantize(
                                  lay.get("reason"))
 
     with torch.no_grad():  # not inputs.run: exported (pt2e) modules refuse .eval()
-        outs = [qmodel(*it) for it in items]
+        outs = [qmodel(*clone_inputs(it)) for it in items]
     report.previous = previous
     report.layers = layers
     report.extra.update({
@@ -466,7 +466,7 @@ class _Eager:
         work = copy.deepcopy(model).eval()
         gm = _trace_flat(work, report.opaque)
         with torch.no_grad(), eval_mode(gm):
-            ShapeProp(gm).propagate(*items[0])
+            ShapeProp(gm).propagate(*clone_inputs(items[0]))
         ctx = PassContext("quantize", get_target(target), items[0], report, options=QuantizeOptions(
             "eager", qconfig=_eager_qconfig(self.backend, self.observer), skip=dict(skips)))
         gm = run_stage("quantize", gm, ctx)
@@ -503,7 +503,7 @@ class _Eager:
         try:
             with torch.no_grad():
                 for item in items:
-                    qgm(*item)
+                    qgm(*clone_inputs(item))
         finally:
             for h in handles:
                 h.remove()
@@ -584,13 +584,13 @@ class _Pt2e:
         Quantizer, sym_config, prepare_pt2e, convert_pt2e = _pt2e_api(self.backend)
         report = Report("quantize", target)
         work = copy.deepcopy(model).eval()
-        if len({tuple(t.shape) for it in items for t in it[:1]}) != 1:
+        if len({describe(it) for it in items}) != 1:
             raise ValueError(f"backend {self.backend!r} exports for one fixed input shape: give every calibration "
-                             f"item the same shape, batch included (got {sorted({tuple(it[0].shape) for it in items})})")
+                             f"item the same shape, batch included (got {sorted({describe(it) for it in items})})")
         # a one-clip program sums temporal taps along the batch dim (fxaccel.forms.one_clip)
         swapped, _ = specialise_one_clip(work, items[0])
         with torch.no_grad():
-            exported = torch.export.export(work, items[0]).module()
+            exported = torch.export.export(work, clone_inputs(items[0])).module()
         quantizer = Quantizer().set_global(_pt2e_config(sym_config, self.observer))
         if self.backend == "litert" and skips:
             raise ValueError(
@@ -611,7 +611,7 @@ class _Pt2e:
         _calibrate(prepared, items, show, f"calibrating ({self.backend})")
         # LiteRT's converter reads weight Q/DQ pairs; folded int8 weight constants it rejects
         converted = convert_pt2e(prepared, fold_quantize=self.backend != "litert")
-        converted._fxaccel_batch = items[0][0].shape[0]  # exported for this batch size only
+        converted._fxaccel_batch = first_tensor(items[0]).shape[0]  # exported for this batch size only
         return converted, report, self.layers(work, converted, items)
 
     @staticmethod
@@ -660,6 +660,6 @@ class _Pt2e:
 
         with torch.no_grad():
             for item in items:
-                _Probe(converted).run(*item)
+                _Probe(converted).run(*clone_inputs(item))
         return [_layer_entry(name, float_model.get_submodule(name), int8, power[name].db() if int8 else None)
                 for name, int8 in names.items()]

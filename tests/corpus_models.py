@@ -3,7 +3,8 @@
 Nothing here lists models by name: a new release's models join the corpus by themselves.
 
 * **transformers**: every class in ``MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING_NAMES`` (transformers'
-  own auto mapping), built from its config class with every size shrunk by :data:`HF_SMALL` (rules
+  own auto mapping) and the base model of each of those model types (``MODEL_MAPPING_NAMES``),
+  built from its config class with every size shrunk by :data:`HF_SMALL` (rules
   on attribute names), random weights; clips ``(1, T, C, H, W)``, transformers' layout.
 * **torchvision**: every builder ``torchvision.models.list_models(torchvision.models.video)`` names,
   at the smallest clip each architecture takes (``tests/torchvision_video.py``).
@@ -98,7 +99,7 @@ def _hf_sizes(cfg) -> tuple[int, int]:
     return frames, pixels
 
 
-def _hf_case(model_type: str, class_name: str) -> Case:
+def _hf_case(model_type: str, class_name: str, fast: bool = True) -> Case:
     def build():
         import transformers
 
@@ -109,7 +110,7 @@ def _hf_case(model_type: str, class_name: str) -> Case:
         model = getattr(transformers, class_name)(cfg).eval()
         return model, (_clip((1, frames, getattr(cfg, "num_channels", 3), pixels, pixels)),)
 
-    return Case("transformers", class_name, build, fast=True, layout="(N, T, C, H, W)")
+    return Case("transformers", class_name, build, fast=fast, layout="(N, T, C, H, W)")
 
 
 def transformers_cases() -> list[Case]:
@@ -118,7 +119,10 @@ def transformers_cases() -> list[Case]:
     _torchvision_stand_in()  # transformers imports torchvision when it is there
     from transformers.models.auto import modeling_auto
 
-    return [_hf_case(t, c) for t, c in modeling_auto.MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING_NAMES.items()]
+    video = modeling_auto.MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING_NAMES
+    bases = {t: modeling_auto.MODEL_MAPPING_NAMES[t] for t in video if t in modeling_auto.MODEL_MAPPING_NAMES}
+    # the classifiers in the default run; their backbones (BaseModelOutput, other heads) in the slow one
+    return [_hf_case(t, c) for t, c in video.items()] + [_hf_case(t, c, fast=False) for t, c in bases.items()]
 
 
 # -------------------------------------------------------------------------------------- torchvision

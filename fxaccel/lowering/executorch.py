@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
+from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
 from ..aten_ops import COMPUTE_KINDS, KINDS, base_name, macs, op_kind
 from ..inputs import clone_inputs, eval_mode, map_tensors
@@ -177,8 +178,8 @@ def _op_name(node: torch.fx.Node) -> str:
 def _input_shape(node: torch.fx.Node) -> tuple[int, ...] | None:
     for arg in node.args:
         val = arg.meta.get("val") if isinstance(arg, torch.fx.Node) else None
-        if isinstance(val, torch.Tensor):
-            return tuple(int(s) for s in val.shape)
+        if isinstance(val, torch.Tensor):  # a data-dependent size (a mask's nonzero count) has no value
+            return tuple(int(s) if is_concrete_int(s) else -1 for s in val.shape)
     return None
 
 

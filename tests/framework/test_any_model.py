@@ -223,3 +223,14 @@ def test_any_input_and_output_tree_deploys_exactly_and_every_leaf_is_checked(str
 
     with pytest.raises(AssertionError, match=spoil.replace("[", r"\[").replace("]", r"\]")):
         verify_outputs("spoilt", model, Spoilt(), call, Report("t", target))
+
+
+@pytest.mark.parametrize("backend", ["qnnpack", "xnnpack"])
+def test_int8_calibrates_on_calls_with_a_list_of_pathways(backend):
+    if backend == "xnnpack":
+        pytest.importorskip("executorch")
+    model, call = _TwoPathways().eval(), ([_clip(1, 3, 2, 8, 8), _clip(1, 3, 8, 8, 8, seed=1)],)
+    calib = [([_clip(1, 3, 2, 8, 8, seed=i), _clip(1, 3, 8, 8, 8, seed=i + 9)],) for i in range(4)]
+    q = fxaccel.quantize(fxaccel.deploy(model, call, target="mobile_cpu"), calib, backend=backend)
+    assert fxaccel.provenance_of(q).output_sqnr_db >= 25.0  # a 2-conv net: int8 noise stays small
+    assert q(*clone_inputs(call)).shape == (1, 2)
