@@ -9,7 +9,7 @@
 
 Stability: the names in ``__all__`` are public.
 """
-from . import blocks, lowering, testing, zoo
+from . import blocks, errors, lowering, testing, zoo
 from .deploying import DeployError, deploy
 from .exporting import export
 from .pipeline import STAGES, PassContext, When, list_passes, register_pass, unregister_pass
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "STAGES", "TARGETS", "DeployError", "PassContext", "Provenance", "Report", "Rule", "Target", "When",
-    "blocks", "deploy", "export", "get_target", "list_passes", "load_vanilla_state_dict", "lowering",
+    "blocks", "deploy", "errors", "export", "get_target", "list_passes", "load_vanilla_state_dict", "lowering",
     "provenance_of", "quantize", "register_pass", "report_of", "testing", "trace", "transmute",
     "unregister_pass", "zoo",
 ]

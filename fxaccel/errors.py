@@ -15,6 +15,12 @@ class DeployError(ValueError):
     """A layer cannot be put in deploy form for the target; the message names it and says why."""
 
 
+class PassError(RuntimeError):
+    """A pass failed inside on a model it should have rewritten or left alone: a bug in that pass.
+    The message names the pass, the graph (``<root>`` or the module path of a graph nested in an
+    opaque module) and the fix for now (``skip=[pass]``); the original error is the cause."""
+
+
 class SpecError(ValueError):
     """The MODEL argument, the input shape, or a file named on the command line is unusable."""
 

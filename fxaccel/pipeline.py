@@ -22,6 +22,7 @@ Stability: public (``register_pass``, ``unregister_pass``, ``list_passes``, ``Pa
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import time
@@ -32,6 +33,7 @@ import networkx as nx
 from torch import fx
 from torch.fx.passes.infra.pass_base import PassBase
 
+from .errors import PassError
 from .options import DeployOptions, LowerOptions, QuantizeOptions
 from .report import PassRecord, Report
 from .rules import Rule, RuleSet, apply_rules
@@ -298,14 +300,16 @@ def _run_groups(stage, gm, ctx, skip, nested_inputs, root_inputs) -> fx.GraphMod
         for path, sub in reversed(_graph_modules(gm)):  # innermost first; root last
             ctx.example_inputs = nested_inputs.get(path) if path else root_inputs
             if group[0].is_rule:
-                _run_rules(group, sub, ctx, records)
+                with _named_failure(group, path, sub):
+                    _run_rules(group, sub, ctx, records)
                 _answer_for_originals(sub)
                 continue
             entry = group[0]
             if not entry.when.holds(sub, ctx):
                 continue
             ctx.record = records[entry.name]
-            out = _run_one(entry, sub, ctx)
+            with _named_failure(group, path, sub):
+                out = _run_one(entry, sub, ctx)
             if out is not sub:
                 out = _keep_nested(sub, out)
                 if path:
@@ -315,6 +319,24 @@ def _run_groups(stage, gm, ctx, skip, nested_inputs, root_inputs) -> fx.GraphMod
                     gm = out
             _answer_for_originals(out)
     return gm
+
+
+_INTERNAL = (AttributeError, TypeError, KeyError, IndexError, StopIteration)
+"""Errors a pass raises only by mistake (its own errors are DeployError, ValueError, ...)."""
+
+
+@contextlib.contextmanager
+def _named_failure(group: list[_Entry], path: str, sub: fx.GraphModule):
+    """A pass's internal error becomes a :class:`PassError` naming the pass, the graph and the way
+    round it, never a bare ``AttributeError`` from deep inside fxaccel."""
+    try:
+        yield
+    except _INTERNAL as err:
+        names = ", ".join(repr(e.name) for e in group)
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise PassError(
+            f"pass {names} failed on graph {path or '<root>'} ({type(sub).__name__}): {type(err).__name__}: "
+            f"{first}. Run without it (skip=[{names}]) and please report it with the model") from err
 
 
 def _keep_nested(old: fx.GraphModule, new: fx.GraphModule) -> fx.GraphModule:

@@ -141,8 +141,9 @@ class NestedGraph(fx.GraphModule):
     The opaque code around it still runs as written, and may read attributes of the module it
     called (transformers' V-JEPA 2 reads ``patch_embeddings.proj.weight.dtype`` on every call). So
     the original module is kept (in ``meta``: copies keep it, no ``state_dict`` lists it), reads this
-    graph cannot answer go to it, and after each stage every child that a rewrite replaced answers
-    the reads it cannot from the child it replaced (:meth:`answer_for_originals`). The original's
+    graph cannot answer go to it, and after each pass every child that a rewrite replaced answers
+    the reads it cannot from the child it replaced (:meth:`answer_for_originals`, called by
+    ``pipeline.run_stage``). The original's
     tensors are those transmute moved into blocks: shapes, dtypes and devices hold, while deploy's
     folded values live in the graph.
     """

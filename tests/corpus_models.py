@@ -83,13 +83,14 @@ def _hf_shrink(cfg) -> None:
     cfg.num_labels = HF_SMALL["num_labels"]
 
 
-def _hf_sizes(cfg) -> tuple[int, int]:
-    """Frames and pixels for a small clip: two tubelets in time, two patches a side."""
+def _hf_sizes(cfg, clips: int = 2, patches: int = 2) -> tuple[int, int]:
+    """Frames and pixels for a small clip: ``clips`` tubelets (of at least 2 frames) in time,
+    ``patches`` patches a side."""
     tubelet = getattr(cfg, "tubelet_size", 1)
     kt, patch = (tubelet[0], tubelet[1]) if isinstance(tubelet, (list, tuple)) else (tubelet, None)
     patch = patch or getattr(cfg, "patch_size", 16)
     patch = patch[0] if isinstance(patch, (list, tuple)) else patch
-    frames, pixels = 2 * max(int(kt), 2), 2 * int(patch)
+    frames, pixels = clips * max(int(kt), 2), patches * int(patch)
     for key in ("num_frames", "frames_per_clip"):
         if hasattr(cfg, key):
             setattr(cfg, key, frames)
@@ -99,18 +100,40 @@ def _hf_sizes(cfg) -> tuple[int, int]:
     return frames, pixels
 
 
-def _hf_case(model_type: str, class_name: str, fast: bool = True) -> Case:
+def _hf_case(model_type: str, class_name: str, fast: bool = True, **config) -> Case:
+    """``config``: attributes set after shrinking (``tubelet_size``, ``patch_size``), and ``clips`` /
+    ``patches``: how many tubelets in time and patches a side the example clip has."""
+    sizes = {k: config.pop(k) for k in ("clips", "patches") if k in config}
+
     def build():
         import transformers
 
         torch.manual_seed(0)
         cfg = transformers.CONFIG_MAPPING[model_type]()
         _hf_shrink(cfg)
-        frames, pixels = _hf_sizes(cfg)
+        for key, value in config.items():  # in the config's own form: an int, or a list per dim
+            if hasattr(cfg, key):
+                old = getattr(cfg, key)
+                if isinstance(old, int) and isinstance(value, (list, tuple)):
+                    value = value[0]
+                elif isinstance(old, (list, tuple)) and isinstance(value, int):
+                    value = [value] * len(old)
+                setattr(cfg, key, value)
+        frames, pixels = _hf_sizes(cfg, **sizes)
         model = getattr(transformers, class_name)(cfg).eval()
         return model, (_clip((1, frames, getattr(cfg, "num_channels", 3), pixels, pixels)),)
 
     return Case("transformers", class_name, build, fast=fast, layout="(N, T, C, H, W)")
+
+
+def transformers_video_classes() -> dict[str, str]:
+    """``{model_type: class name}`` of transformers' video classifiers, from its own auto mapping."""
+    if importlib.util.find_spec("transformers") is None:
+        return {}
+    _torchvision_stand_in()  # transformers imports torchvision when it is there
+    from transformers.models.auto import modeling_auto
+
+    return dict(modeling_auto.MODEL_FOR_VIDEO_CLASSIFICATION_MAPPING_NAMES)
 
 
 def transformers_cases() -> list[Case]:

@@ -12,7 +12,9 @@ import fxaccel
 from fxaccel.inputs import clone_inputs
 from fxaccel.testing import relative_error
 from fxaccel.testing.ops import ops_not_on_mobile, record_aten_ops
-from corpus_models import all_cases
+from hypothesis import assume, given, settings, strategies as st
+
+from corpus_models import _hf_case, all_cases, transformers_video_classes
 
 # Bounds of the issue: transmute 1e-5, deploy and artifacts 1e-4 (fp32 sums in another order);
 # the stages' own checks are stricter still for transmute and deploy (1e-5).
@@ -95,3 +97,27 @@ def test_tflite_is_exact(case, tmp_path):
     pytest.importorskip("litert_torch")
     model, call, fast = _mobile(case)
     fxaccel.export(fast, call, tmp_path / "m.tflite")
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data())
+def test_random_transformers_configs_deploy_exactly_on_mobile(data):
+    """Any video classifier of transformers' mapping, with a random tubelet / patch size and clip: its
+    patch embedding (a Conv3d behind shape checks fx cannot trace) deploys with no 5-D op, exactly."""
+    classes = transformers_video_classes()
+    if not classes:
+        pytest.skip("needs transformers (the test extra)")
+    model_type = data.draw(st.sampled_from(sorted(classes)))
+    kt, patch = data.draw(st.sampled_from([1, 2, 3])), data.draw(st.sampled_from([4, 8]))
+    case = _hf_case(model_type, classes[model_type], tubelet_size=[kt, patch, patch], patch_size=patch,
+                    clips=data.draw(st.integers(1, 3)), patches=data.draw(st.integers(1, 3)))
+    model, call = case.build()
+    try:
+        _run(model, call)
+    except Exception:  # a config the model itself refuses (VideoPrism wants more than one patch a side)
+        assume(False)
+    fast = fxaccel.deploy(model, call, target="mobile_cpu", op_counts=False)
+    assert _worst(_run(fast, call), _run(model, call)) <= ARTIFACT_RTOL
+    with torch.no_grad():
+        ops = ops_not_on_mobile(record_aten_ops(fast, *clone_inputs(call)))
+    assert not [op for op in ops if op[0] == "convolution" or "pool3d" in op[0]], ops

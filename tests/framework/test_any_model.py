@@ -234,3 +234,17 @@ def test_int8_calibrates_on_calls_with_a_list_of_pathways(backend):
     q = fxaccel.quantize(fxaccel.deploy(model, call, target="mobile_cpu"), calib, backend=backend)
     assert fxaccel.provenance_of(q).output_sqnr_db >= 25.0  # a 2-conv net: int8 noise stays small
     assert q(*clone_inputs(call)).shape == (1, 2)
+
+
+def test_a_pass_that_fails_inside_is_named_with_the_way_round_it():
+    def buggy(gm, ctx):
+        return gm.no_such_attribute
+
+    fxaccel.register_pass(buggy, stage="transmute", name="buggy_pass")
+    try:
+        with pytest.raises(fxaccel.errors.PassError, match=r"pass 'buggy_pass' failed on graph <root>.*"
+                                                           r"AttributeError.*skip=\['buggy_pass'\]"):
+            fxaccel.transmute(nn.Sequential(nn.Conv3d(3, 3, 1)), _clip(1, 3, 2, 4, 4))
+        fxaccel.transmute(nn.Sequential(nn.Conv3d(3, 3, 1)), _clip(1, 3, 2, 4, 4), skip=["buggy_pass"])
+    finally:
+        fxaccel.unregister_pass("buggy_pass", stage="transmute")
