@@ -205,21 +205,21 @@ def _alpha(params) -> int | None:
     return None
 
 
-def _ptv_kwargs(params) -> dict[str, Any]:
-    kwargs = {k: v for k, v in PTV_SMALL.items() if k in params}
+def _ptv_kwargs(params, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    kwargs = {k: v for k, v in {**PTV_SMALL, **(overrides or {})}.items() if k in params}
     if _alpha(params):  # pooled pathways are concatenated: each pools all its frames into one
         kwargs["head_pool_kernel_sizes"] = ((FAST_FRAMES // _alpha(params), 1, 1), (FAST_FRAMES, 1, 1))
     return kwargs
 
 
-def _ptv_input(params) -> tuple:
+def _ptv_input(params, kwargs: dict[str, Any]) -> tuple:
     if _alpha(params):  # one clip per pathway, [slow, fast]: the slow one has alpha times fewer frames
         return ([_clip((1, 3, FAST_FRAMES // _alpha(params), 64, 64), 1), _clip((1, 3, FAST_FRAMES, 64, 64), 2)],)
     if "temporal_size" in params:
-        return (_clip((1, 3, PTV_SMALL["temporal_size"], PTV_SMALL["spatial_size"], PTV_SMALL["spatial_size"])),)
+        return (_clip((1, 3, kwargs["temporal_size"], kwargs["spatial_size"], kwargs["spatial_size"])),)
     if "input_clip_length" in params:
-        size = PTV_SMALL["input_crop_size"]
-        return (_clip((1, 3, PTV_SMALL["input_clip_length"], size, size)),)
+        size = kwargs["input_crop_size"]
+        return (_clip((1, 3, kwargs["input_clip_length"], size, size)),)
     return (_clip((1, 3, 8, 64, 64)),)
 
 
@@ -241,20 +241,22 @@ def pytorchvideo_builders() -> tuple[dict[str, Callable], dict[str, str]]:
     return found, left
 
 
+def pytorchvideo_case(name: str, fn: Callable, seed: int = 0, **overrides) -> Case:
+    """Builder ``fn`` at :data:`PTV_SMALL` sizes, ``overrides`` on top (where it has the parameter)."""
+    params = inspect.signature(fn).parameters
+
+    def build():
+        torch.manual_seed(seed)
+        kwargs = _ptv_kwargs(params, overrides)
+        return _calibrated(fn(**kwargs), seed), _ptv_input(params, kwargs)
+
+    return Case("pytorchvideo", name.removeprefix("create_"), build, fast=True)
+
+
 def pytorchvideo_cases() -> list[Case]:
     if importlib.util.find_spec("pytorchvideo") is None:
         return []
-
-    def case(name, fn):
-        params = inspect.signature(fn).parameters
-
-        def build():
-            torch.manual_seed(0)
-            return _calibrated(fn(**_ptv_kwargs(params)), 0), _ptv_input(params)
-
-        return Case("pytorchvideo", name.removeprefix("create_"), build, fast=True)
-
-    return [case(n, fn) for n, fn in sorted(pytorchvideo_builders()[0].items())]
+    return [pytorchvideo_case(n, fn) for n, fn in sorted(pytorchvideo_builders()[0].items())]
 
 
 def all_cases() -> list[Case]:

@@ -14,7 +14,7 @@ from fxaccel.testing import relative_error
 from fxaccel.testing.ops import ops_not_on_mobile, record_aten_ops
 from hypothesis import assume, given, settings, strategies as st
 
-from corpus_models import _hf_case, all_cases, transformers_video_classes
+from corpus_models import _hf_case, all_cases, pytorchvideo_builders, pytorchvideo_case, transformers_video_classes
 
 # Bounds of the issue: transmute 1e-5, deploy and artifacts 1e-4 (fp32 sums in another order);
 # the stages' own checks are stricter still for transmute and deploy (1e-5).
@@ -118,6 +118,41 @@ def test_random_transformers_configs_deploy_exactly_on_mobile(data):
         assume(False)
     fast = fxaccel.deploy(model, call, target="mobile_cpu", op_counts=False)
     assert _worst(_run(fast, call), _run(model, call)) <= ARTIFACT_RTOL
+    with torch.no_grad():
+        ops = ops_not_on_mobile(record_aten_ops(fast, *clone_inputs(call)))
+    assert not [op for op in ops if op[0] == "convolution" or "pool3d" in op[0]], ops
+
+
+PTV_RANDOM = {  # parameter -> values, drawn where a builder has that parameter
+    "input_clip_length": st.sampled_from([2, 4, 6]), "input_crop_size": st.sampled_from([32, 64, 96]),
+    "width_factor": st.sampled_from([0.5, 1.0, 2.0]), "depth_factor": st.sampled_from([0.5, 1.0]),
+    "stem_dim_out": st.sampled_from([4, 8, 12]), "bottleneck_factor": st.sampled_from([1.0, 2.25]),
+    "se_ratio": st.sampled_from([0.0, 0.0625, 0.25]), "temporal_size": st.sampled_from([2, 4, 8]),
+    "spatial_size": st.sampled_from([16, 32]), "patch_embed_dim": st.sampled_from([8, 16]),
+    "depth": st.integers(1, 3), "num_heads": st.sampled_from([1, 2]),
+}
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data())
+def test_random_pytorchvideo_configs_deploy_exactly_on_both_targets(data):
+    """Any whole-network builder pytorchvideo has, with random sizes: exact on x86 and mobile_cpu,
+    no 5-D convolution or 3-D pool left on mobile."""
+    pytest.importorskip("pytorchvideo")
+    import inspect
+
+    builders = pytorchvideo_builders()[0]
+    name = data.draw(st.sampled_from(sorted(builders)))
+    params = inspect.signature(builders[name]).parameters
+    overrides = {k: data.draw(v, label=k) for k, v in PTV_RANDOM.items() if k in params}
+    model, call = pytorchvideo_case(name, builders[name], seed=data.draw(st.integers(0, 99)), **overrides).build()
+    try:
+        _run(model, call)
+    except Exception:  # a size the builder's own layers refuse (a clip shorter than its stem's kernel)
+        assume(False)
+    for target in ("x86", "mobile_cpu"):
+        fast = fxaccel.deploy(model, call, target=target, op_counts=False)
+        assert _worst(_run(fast, call), _run(model, call)) <= ARTIFACT_RTOL
     with torch.no_grad():
         ops = ops_not_on_mobile(record_aten_ops(fast, *clone_inputs(call)))
     assert not [op for op in ops if op[0] == "convolution" or "pool3d" in op[0]], ops
