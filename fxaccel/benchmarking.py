@@ -35,6 +35,7 @@ from typing import Any, Callable, ContextManager, Sequence
 import torch
 from torch import nn
 
+from .inputs import clone_inputs, map_tensors
 from .quantizing import USABLE_SQNR_DB
 
 
@@ -117,7 +118,7 @@ def model_flops(model: nn.Module, inputs: tuple) -> int | None:
     counter = FlopCounterMode(display=False)
     try:
         with torch.no_grad(), counter:
-            model(*inputs)
+            model(*clone_inputs(inputs))
     except Exception:  # a model the counter cannot run: no GFLOP/s column, not a failed benchmark
         return None
     return int(counter.get_total_flops()) or None
@@ -256,7 +257,7 @@ class FormBuilder:
         """The int8 forms' calibration clips (fxaccel's and the peers' alike): real ones when given."""
         from . import zoo
 
-        return self.calib_data or [tuple(zoo.random_clips(t.shape, seed=100 + i) for t in self.inputs)
+        return self.calib_data or [map_tensors(lambda t, i=i: zoo.random_clips(t.shape, seed=100 + i), self.inputs)
                                    for i in range(self.calib)]
 
     def _calibration_words(self) -> str:
@@ -283,8 +284,8 @@ class FormBuilder:
 
         with torch.no_grad():
             if self._expected is None:
-                self._expected = self.model.eval()(*self.inputs)
-            expected, got = self._expected, program(*self.inputs)
+                self._expected = self.model.eval()(*clone_inputs(self.inputs))
+            expected, got = self._expected, program(*clone_inputs(self.inputs))
         fp32 = FORMS[form].precision == "fp32"
         try:
             check = compare_outputs(expected, got, self.inputs, rtol=1e-4, sqnr_floor=None if fp32 else -math.inf,

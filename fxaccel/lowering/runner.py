@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from ..inputs import clone_inputs
+
 
 def load_artifact(path: str | Path) -> Callable:
     """A callable running the artifact at ``path``: ``.pte`` (ExecuTorch), ``.tflite`` (LiteRT), ``.ptl`` (lite), ``.pt``."""
@@ -110,9 +112,10 @@ def time_artifact(
     times: list[float] = []
     with thread_count(threads) as used, torch.no_grad():
         for _ in range(warmup):
-            run(*inputs)
+            run(*clone_inputs(inputs))
         for _ in range(repeats):
+            args = clone_inputs(inputs)  # outside the timed call: a model may write into its inputs
             start = time.perf_counter()
-            run(*inputs)
+            run(*args)
             times.append((time.perf_counter() - start) * 1e3)
     return TimingResult(statistics.median(times), tuple(times), used, tuple(os.getloadavg()))
