@@ -230,9 +230,11 @@ def _signature(m: nn.Module) -> list[inspect.Parameter]:
 
 def _concrete_args(root: nn.Module, call: tuple | None) -> dict[str, Any] | None:
     """Arguments the trace fixes to their values: the call's constants (``None``, flags) and the
-    parameters it leaves at their defaults, so ``if labels is not None`` traces as the call runs."""
-    if call is None:
-        return None
+    parameters it leaves at their defaults, so ``if labels is not None`` traces as the call runs.
+    Without a call every parameter with a constant default is fixed to it: a proxy would take
+    ``mask is not None`` as true and trace a branch the default never runs (a call with another
+    value then fails fx's assertion instead of computing something else)."""
+    call = () if call is None else call
     fixed = {}
     params = [p for p in _signature(root) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     for i, p in enumerate(params):

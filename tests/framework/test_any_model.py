@@ -248,3 +248,20 @@ def test_a_pass_that_fails_inside_is_named_with_the_way_round_it():
         fxaccel.transmute(nn.Sequential(nn.Conv3d(3, 3, 1)), _clip(1, 3, 2, 4, 4), skip=["buggy_pass"])
     finally:
         fxaccel.unregister_pass("buggy_pass", stage="transmute")
+
+
+def test_without_example_inputs_optional_arguments_are_traced_at_their_defaults():
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv3d(3, 3, 1)
+
+        def forward(self, x, mask=None):
+            y = self.conv(x)
+            return y if mask is None else y * mask     # a proxy would take the second branch
+
+    model, x = Masked().eval(), _clip(1, 3, 2, 4, 4)
+    gm = fxaccel.trace(model)
+    assert torch.equal(gm(x), model(x))
+    with pytest.raises(AssertionError, match="mask has been specialized to have value None"):
+        gm(x, torch.ones(1))
