@@ -331,7 +331,16 @@ def to_tflite(
         else:
             with eval_mode(model), torch.no_grad():
                 _refuse_5d(model, inputs)
-                converted = litert_torch.convert(model, inputs)
+                try:
+                    converted = litert_torch.convert(model, inputs)
+                except ValueError as exc:
+                    if "failed to legalize" not in str(exc):
+                        raise
+                    raise LoweringError(
+                        "LiteRT's converter has no TFLite op for part of this graph (its builtin ops take at "
+                        "most 6-D tensors for most kinds: MViT-v2's decomposed relative positions broadcast "
+                        "8-D ones). Export a .pte instead (ExecuTorch runs such ops on its portable kernels). "
+                        f"Converter: {str(exc)[:600]}") from exc
     with _quiet(), tempfile.TemporaryDirectory() as tmp:  # the public API writes files only
         converted.export(str(Path(tmp) / "model.tflite"))
         buffer = (Path(tmp) / "model.tflite").read_bytes()
