@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 import shlex
 import statistics
 import sys
@@ -113,41 +114,57 @@ def row_for(case, workdir: Path, threads: int, repeats: int) -> dict:
 
 
 STAGES = ("transmute", "x86", "mobile_cpu", ".pte", ".tflite")
+HEADER = ("| model | input | transmute | x86 | mobile_cpu | .pte | .tflite | opaque | MAC share | eager ms | x86 ms "
+          "| .pte ms | errors |")
 
 
-def render(rows: list[dict], command: str, threads: int) -> str:
-    ok = sum(all(r["stages"].get(s) not in (None, "error") for s in STAGES) for r in rows)
-    lines = [
+def line_for(r: dict) -> str:
+    ms = r["ms"]
+    share = f"{r['mac_share']:.0%}" if r["mac_share"] is not None else ""
+    return "| " + " | ".join([
+        r["model"], f"`{r['input']}`", *(r["stages"].get(s, "") for s in STAGES), str(r.get("opaque", "")),
+        share, *(f"{ms[n]:.1f}" if n in ms else "" for n in ("eager", "x86", ".pte")),
+        "; ".join(r["errors"])]) + " |"
+
+
+def existing_lines(path: Path) -> dict[str, str]:
+    """``{model id: table line}`` of a docs/models.md written before (``--only`` keeps the others)."""
+    if not path.exists():
+        return {}
+    rows = [line for line in path.read_text().splitlines() if line.startswith("| ") and not line.startswith(HEADER[:9])]
+    return {line.split("|")[1].strip(): line for line in rows if ":" in line.split("|")[1]}
+
+
+def render(lines: list[str], commands: list[str], threads: int) -> str:
+    cells = [[c.strip() for c in line.split("|")[3:8]] for line in lines]
+    ok = sum(all(c not in ("", "error") for c in row) for row in cells)
+    runs = " and ".join(f"`{c}`" for c in commands)
+    return "\n".join([
         "# The model corpus",
         "",
-        f"Generated {datetime.date.today()} by `{command}` (torch {torch.__version__}, {threads} thread(s)).",
-        "Every video model that transformers' auto mapping, `torchvision.models.video` and pytorchvideo's",
-        "whole-network builders expose, built from a small config with random weights",
-        "([tests/corpus_models.py](../tests/corpus_models.py): discovered, not listed). Stage cells are the",
-        "worst relative error against eager over every output tensor (`ModelOutput` fields included), or",
-        "`error` (the message is in the last column). MAC share: conv/linear/matmul MACs inside XNNPACK",
-        "delegates in the `.pte`. Times: median ms at the small input, interleaved: a smoke figure, not a",
-        "benchmark.",
+        f"Generated {datetime.date.today()} by {runs} (torch {torch.__version__}, {threads} thread(s)).",
+        "Every video model that transformers' auto mapping (the video classifiers and their backbones),",
+        "`torchvision.models.video` and pytorchvideo's whole-network builders expose, built from a small",
+        "config with random weights ([tests/corpus_models.py](../tests/corpus_models.py): discovered, not",
+        "listed; `tests/corpus` checks the same). Stage cells are the worst relative error against eager",
+        "over every output tensor (`ModelOutput` fields included), `ok` (`.tflite`: checked within 1e-4 by",
+        "`fxaccel.export`), or `error` (the message is in the last column). MAC share: conv/linear/matmul",
+        "MACs inside XNNPACK delegates in the `.pte`. Times: median ms of interleaved rounds at the small",
+        "input: a smoke figure, not a benchmark (tools/bench.py is one).",
         "",
-        f"**{ok} of {len(rows)} models pass every stage.**",
+        f"**{ok} of {len(lines)} models pass every stage.**",
         "",
-        "| model | input | transmute | x86 | mobile_cpu | .pte | .tflite | opaque | MAC share | eager ms | x86 ms | .pte ms | errors |",
+        HEADER,
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        ms = r["ms"]
-        share = f"{r['mac_share']:.0%}" if r["mac_share"] is not None else ""
-        lines.append("| " + " | ".join([
-            r["model"], f"`{r['input']}`", *(r["stages"].get(s, "") for s in STAGES), str(r.get("opaque", "")),
-            share, *(f"{ms[n]:.1f}" if n in ms else "" for n in ("eager", "x86", ".pte")),
-            "; ".join(r["errors"])]) + " |")
-    return "\n".join(lines) + "\n"
+        *lines,
+    ]) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="only the cases the default test run covers")
-    parser.add_argument("--only", nargs="*", default=(), help="substrings of case ids to run")
+    parser.add_argument("--only", nargs="*", default=(), help="substrings of case ids to run; the other rows "
+                        "of --out are kept as they were")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "models.md")
@@ -159,8 +176,16 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             rows.append(row_for(case, Path(tmp), args.threads, args.repeats))
             print(f"{case.id}: {rows[-1]['stages']} ({time.perf_counter() - start:.0f} s)", flush=True)
-    command = "python tools/models_table.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    args.out.write_text(render(rows, command.strip(), args.threads))
+    command = ("python tools/models_table.py " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
+    kept, commands = {}, [command]
+    if args.only and args.out.exists():
+        kept = existing_lines(args.out)
+        first = re.search(r"by (`[^`]*`)", args.out.read_text())
+        commands = [first.group(1).strip("`"), command] if first else commands
+    kept.update({r["model"]: line_for(r) for r in rows})
+    order = [c.id for c in all_cases()]
+    lines = [kept[k] for k in sorted(kept, key=lambda k: order.index(k) if k in order else len(order))]
+    args.out.write_text(render(lines, commands, args.threads))
     print(f"wrote {args.out}")
     return 0
 
