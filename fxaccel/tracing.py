@@ -474,7 +474,7 @@ def trace_inplace(
     what = type(model).__name__
     while (failure := first_failure(gm, example_inputs)) is not None:
         node, error = failure
-        path = traced_through(node)
+        path = traced_through(node, error)
         if path is None:  # a leaf (or the inputs) failed: the model itself does not run on them
             raise bad_inputs(what, example_inputs, error) from error
         records.append(Opaque(path, "traced graph fails on the example inputs: " + _short(error)))
@@ -489,13 +489,24 @@ def trace_inplace(
     return gm
 
 
-def traced_through(node: fx.Node) -> str | None:
+def traced_through(node: fx.Node, error: BaseException | None = None) -> str | None:
     """The innermost submodule whose traced code holds ``node`` ("" for the root's own code), or
-    None when the node is a leaf module's call (the module itself failed, not the trace)."""
+    None when the node is a leaf module's call (the module itself failed, not the trace).
+
+    A leaf that fails only because it writes into a list the graph built (fx hands it an
+    ``immutable_list``: pytorchvideo's SlowFast blocks write their pathways back) is the fault of
+    the code that called it, which becomes opaque so the call runs as written."""
+    stack = [p for p, _ in (node.meta.get("nn_module_stack") or {}).values()]
+    if node.op == "call_module" and _writes_into_frozen(error):
+        callers = [p for p in stack if p != node.target]
+        return callers[-1] if callers else ""
     if node.op in ("call_module", "placeholder", "get_attr", "output"):
         return None
-    stack = list((node.meta.get("nn_module_stack") or {}).values())
-    return stack[-1][0] if stack else ""
+    return stack[-1] if stack else ""
+
+
+def _writes_into_frozen(error: BaseException | None) -> bool:
+    return isinstance(error, TypeError) and "immutable_" in str(error) and "does not support mutation" in str(error)
 
 
 class _NodeFailed(Exception):
@@ -517,14 +528,17 @@ def _mutable(a):
 
 
 class Runner(fx.Interpreter):
-    """An Interpreter that passes list and dict arguments as the generated code does: mutable."""
+    """An Interpreter that passes list and dict arguments as the generated code does: mutable.
+
+    Not for the check that a traced graph runs (:func:`first_failure`): ``torch.export`` runs a
+    GraphModule with a plain ``fx.Interpreter``, so a graph must run that way to be exported."""
 
     def fetch_args_kwargs_from_env(self, n: fx.Node):
         args, kwargs = super().fetch_args_kwargs_from_env(n)
         return _mutable(args), _mutable(kwargs)
 
 
-class _ShapeRecorder(Runner):
+class _ShapeRecorder(fx.Interpreter):
     """Runs a graph and records ``tensor_meta`` (as ``ShapeProp`` does), naming the failing node."""
 
     def run_node(self, n: fx.Node):

@@ -115,16 +115,24 @@ class Swinish(nn.Module):
         return self.head(self.attn(self.stem(x)).mean((2, 3, 4)))
 
 
-def test_a_list_literal_a_wrapped_function_writes_into_runs_as_the_generated_code_does():
-    """FX keeps list arguments as ``immutable_list``s, so a plain Interpreter fails on Swin3D's
-    ``_pad_to([1], x)``; the generated code builds a fresh list each call, as eager does, and
-    fxaccel's own runs (shape recording, checks) pass mutable copies likewise: nothing opaque."""
+def test_traced_graph_that_fails_on_the_inputs_makes_its_submodule_opaque():
     model, x = Swinish().eval(), torch.randn(2, 3, 3, 4, 4)
     with pytest.raises(TypeError, match="immutable_list"):
-        fx.Interpreter(fx.symbolic_trace(model)).run(x)
+        fx.Interpreter(fx.symbolic_trace(model)).run(x)  # FX traces it, but the graph cannot run
     gm = fxaccel.transmute(model, x)
-    assert fxaccel.report_of(gm).opaque == []
-    assert fxaccel.report_of(gm).record("conv_bn_act").rewritten >= 2
+    report = fxaccel.report_of(gm)
+    assert [o.path for o in report.opaque] == ["attn"]
+    assert "traced graph fails on the example inputs" in report.opaque[0].error
+    assert "immutable_list" in report.opaque[0].error
+    assert isinstance(gm.attn.conv, fx.GraphModule)  # the opaque block's children are still traced
+    assert report.record("conv_bn_act").rewritten >= 2  # the stem and the opaque block's conv
+    assert_equivalent(gm, model, x, rtol=1e-5)
+
+
+def test_root_whose_traced_graph_fails_is_wrapped_whole():
+    model, x = ListMutator().eval(), torch.randn(1, 4, 3, 4, 4)
+    gm = fxaccel.transmute(model, x)
+    assert [o.path for o in fxaccel.report_of(gm).opaque][:1] == [""]
     assert_equivalent(gm, model, x, rtol=1e-5)
 
 
@@ -159,7 +167,7 @@ class Differs(nn.Module):
         return self.head(self.attn(self.stem(x)).mean((2, 3, 4)))
 
 
-def test_traced_graph_that_fails_on_the_inputs_makes_its_submodule_opaque():
+def test_a_graph_that_makes_a_call_eager_does_not_makes_its_submodule_opaque():
     model, x = Differs().eval(), torch.randn(2, 3, 3, 4, 4)
     gm = fxaccel.transmute(model, x)
     report = fxaccel.report_of(gm)
@@ -168,14 +176,6 @@ def test_traced_graph_that_fails_on_the_inputs_makes_its_submodule_opaque():
     assert "a call only the traced graph makes" in report.opaque[0].error
     assert isinstance(gm.attn.conv, fx.GraphModule)  # the opaque block's children are still traced
     assert report.record("conv_bn_act").rewritten >= 2  # the stem and the opaque block's conv
-    assert_equivalent(gm, model, x, rtol=1e-5)
-
-
-def test_root_whose_traced_graph_fails_is_wrapped_whole():
-    model, x = TraceDiffers().eval(), torch.randn(1, 4, 3, 4, 4)
-    gm = fxaccel.transmute(model, x)
-    assert [o.path for o in fxaccel.report_of(gm).opaque][:1] == [""]
-    assert isinstance(gm.inner.conv, fx.GraphModule)  # its children are traced all the same
     assert_equivalent(gm, model, x, rtol=1e-5)
 
 
