@@ -39,7 +39,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import LoweringError, MissingDependency
-from ..inputs import clone_inputs, eval_mode
+from ..inputs import clone_inputs, eval_mode, input_tensors
 from ..provenance import provenance_of
 from .checking import compare_outputs
 
@@ -199,6 +199,7 @@ class TfliteModule:
 
         if torch.get_num_threads() != self._threads:
             self._load(torch.get_num_threads())
+        inputs = input_tensors(inputs)  # the program's inputs are the call's tensors, flattened
         if len(inputs) != len(self._inputs):
             raise ValueError(f"the .tflite takes {len(self._inputs)} input(s), got {len(inputs)}")
         for detail, x in zip(self._inputs, inputs):
