@@ -286,6 +286,20 @@ def _refuse_5d(model: Callable, inputs: tuple) -> None:
         raise UnsupportedOps(f"LiteRT has no kernel for {listed}. Fix: {DEPLOY_HINT}", [op for op, _ in bad])
 
 
+def _converter_failure(exc: BaseException) -> str:
+    """What LiteRT's converter failing means, with the way round it."""
+    text = f"{type(exc).__name__}: {str(exc).strip()[:600]}"
+    if "failed to legalize" in str(exc):
+        why = ("it has no TFLite op for part of this graph (builtin ops take at most 6-D tensors for most "
+               "kinds: MViT-v2's decomposed relative positions broadcast 8-D ones)")
+    elif "Concretization" in type(exc).__name__ or "data-dependent" in str(exc):
+        why = "the graph has a size that depends on the data (a mask's index sort or nonzero count)"
+    else:
+        why = "it could not convert this graph"
+    return (f"LiteRT's converter failed: {why}. Export a .pte instead where ExecuTorch runs it, or keep "
+            f"that part out of the model you convert. Converter: {text}")
+
+
 def to_tflite(
     model: torch.nn.Module,
     example_inputs: Any,
@@ -334,14 +348,8 @@ def to_tflite(
                 _refuse_5d(model, inputs)
                 try:
                     converted = litert_torch.convert(model, inputs)
-                except ValueError as exc:
-                    if "failed to legalize" not in str(exc):
-                        raise
-                    raise LoweringError(
-                        "LiteRT's converter has no TFLite op for part of this graph (its builtin ops take at "
-                        "most 6-D tensors for most kinds: MViT-v2's decomposed relative positions broadcast "
-                        "8-D ones). Export a .pte instead (ExecuTorch runs such ops on its portable kernels). "
-                        f"Converter: {str(exc)[:600]}") from exc
+                except Exception as exc:  # the converter's own errors (MLIR, JAX) name no layer of ours
+                    raise LoweringError(_converter_failure(exc)) from exc
     with _quiet(), tempfile.TemporaryDirectory() as tmp:  # the public API writes files only
         converted.export(str(Path(tmp) / "model.tflite"))
         buffer = (Path(tmp) / "model.tflite").read_bytes()
