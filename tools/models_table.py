@@ -180,8 +180,8 @@ def main(argv=None) -> int:
     kept, commands = {}, [command]
     if args.only and args.out.exists():
         kept = existing_lines(args.out)
-        first = re.search(r"by (`[^`]*`)", args.out.read_text())
-        commands = [first.group(1).strip("`"), command] if first else commands
+        generated = next((ln for ln in args.out.read_text().splitlines() if ln.startswith("Generated")), "")
+        commands = [c for c in re.findall(r"`([^`]*)`", generated) if c.startswith("python ")] + [command]
     kept.update({r["model"]: line_for(r) for r in rows})
     order = [c.id for c in all_cases()]
     lines = [kept[k] for k in sorted(kept, key=lambda k: order.index(k) if k in order else len(order))]
