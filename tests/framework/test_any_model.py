@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
-from torch import fx, nn
+from torch import nn
 
 import fxaccel
 from fxaccel.inputs import as_input_tuple, clone_inputs, output_leaves, verify_outputs
