@@ -65,28 +65,44 @@ def _forward_signature(model: nn.Module) -> inspect.Signature | None:
         return None
 
 
-def _bind_keywords(model: nn.Module | None, kwargs: dict, what: str) -> tuple:
-    """Keyword inputs as positional arguments, defaults filled in between."""
-    sig = _forward_signature(model) if model is not None else None
-    if sig is None:
-        raise TypeError(f"{what} as a dict (keyword arguments) needs the model to bind them: pass a tuple of "
-                        "positional arguments instead")
-    params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+def positional_parameters(module: nn.Module) -> list[inspect.Parameter]:
+    """The parameters of ``module.forward`` a call can pass by position (none when it has no
+    signature)."""
+    sig = _forward_signature(module)
+    params = sig.parameters.values() if sig is not None else ()
+    return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def positional_call(module: nn.Module, args: tuple, kwargs: dict) -> tuple:
+    """``module(*args, **kwargs)`` as positional arguments alone, defaults filled in between; a
+    ``TypeError`` names a keyword no positional parameter takes or a parameter not given."""
+    params = positional_parameters(module)
     names = [p.name for p in params]
     unknown = [k for k in kwargs if k not in names]
     if unknown:
-        raise TypeError(f"{what}: {type(model).__name__}.forward has no positional parameter "
+        raise TypeError(f"{type(module).__name__}.forward has no positional parameter "
                         f"{', '.join(map(repr, unknown))} (parameters: {', '.join(names)})")
-    last = max(names.index(k) for k in kwargs) if kwargs else -1
+    last = max([len(args) - 1] + [names.index(k) for k in kwargs])
+    if last >= len(params):
+        raise TypeError(f"{type(module).__name__}.forward takes {len(params)} positional arguments")
     call = []
-    for p in params[:last + 1]:
-        if p.name in kwargs:
-            call.append(kwargs[p.name])
-        elif p.default is not p.empty:
-            call.append(p.default)
-        else:
-            raise TypeError(f"{what}: {type(model).__name__}.forward needs {p.name!r}, which is not given")
+    for i, p in enumerate(params[:last + 1]):
+        value = args[i] if i < len(args) else kwargs.get(p.name, p.default)
+        if value is p.empty:
+            raise TypeError(f"{type(module).__name__}.forward needs {p.name!r}, which is not given")
+        call.append(value)
     return tuple(call)
+
+
+def _bind_keywords(model: nn.Module | None, kwargs: dict, what: str) -> tuple:
+    """Keyword inputs as positional arguments, defaults filled in between."""
+    if model is None or _forward_signature(model) is None:
+        raise TypeError(f"{what} as a dict (keyword arguments) needs the model to bind them: pass a tuple of "
+                        "positional arguments instead")
+    try:
+        return positional_call(model, (), kwargs)
+    except TypeError as err:
+        raise TypeError(f"{what}: {err}") from None
 
 
 def _check_arity(model: nn.Module, call: tuple, what: str) -> None:

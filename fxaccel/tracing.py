@@ -19,7 +19,6 @@ Stability: public (``trace``).
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Any, Iterable
 
 import torch
@@ -28,7 +27,7 @@ from torch.fx.node import map_aggregate
 from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
 from .blocks.base import EfficientBlock
-from .inputs import bad_inputs, clone_inputs, eval_mode, map_tensors
+from .inputs import bad_inputs, clone_inputs, eval_mode, map_tensors, positional_call, positional_parameters
 from .report import Opaque
 
 
@@ -122,7 +121,7 @@ def _wrap_whole(root: nn.Module, call: tuple | None = None) -> fx.GraphModule:
     holder = nn.Module()
     holder.inner = root
     graph = fx.Graph()
-    params = [p for p in _signature(root) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    params = positional_parameters(root)
     if call is not None:
         params = params[:len(call)]
     args = [graph.placeholder(p.name) if p.default is p.empty else graph.placeholder(p.name, default_value=p.default)
@@ -134,7 +133,23 @@ def _wrap_whole(root: nn.Module, call: tuple | None = None) -> fx.GraphModule:
 _ORIGINAL = "fxaccel_original"
 
 
-class NestedGraph(fx.GraphModule):
+class _StandIn:
+    """Attribute reads the module cannot answer go to the module it stands for (:meth:`_stands_for`)."""
+
+    def _stands_for(self) -> nn.Module | None:
+        return self.__dict__.get("_fxaccel_stands_for")
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            original = self._stands_for()
+            if original is None or name.startswith("__"):
+                raise
+            return getattr(original, name)
+
+
+class NestedGraph(_StandIn, fx.GraphModule):
     """A GraphModule inside an opaque module: a traced child, or a leaf (a ``Conv3d``) wrapped in a
     one-node graph so that passes rewrite it there.
 
@@ -148,18 +163,12 @@ class NestedGraph(fx.GraphModule):
     folded values live in the graph.
     """
 
-    @property
-    def original(self) -> nn.Module | None:
+    def _stands_for(self) -> nn.Module | None:
         return self.__dict__.get("meta", {}).get(fx.graph_module._USER_PRESERVED_ATTRIBUTES_KEY, {}).get(_ORIGINAL)
 
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            original = self.original
-            if original is None or name.startswith("__"):
-                raise
-            return getattr(original, name)
+    @property
+    def original(self) -> nn.Module | None:
+        return self._stands_for()
 
     def answer_for_originals(self) -> None:
         original = self.original
@@ -175,19 +184,6 @@ class NestedGraph(fx.GraphModule):
         nested = cls(gm, gm.graph, type(original).__name__)
         nested.meta.setdefault(fx.graph_module._USER_PRESERVED_ATTRIBUTES_KEY, {})[_ORIGINAL] = original
         return nested
-
-
-class _StandIn:
-    """Mixin of :func:`stand_in`: attribute reads the module cannot answer go to what it replaced."""
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            original = self.__dict__.get("_fxaccel_stands_for")
-            if original is None or name.startswith("__"):
-                raise
-            return getattr(original, name)
 
 
 _STAND_IN_CLASSES: dict[type, type] = {}
@@ -221,13 +217,6 @@ def _wrap_leaf(leaf: nn.Module) -> NestedGraph:
     return NestedGraph.of(fx.GraphModule(holder, graph), leaf)
 
 
-def _signature(m: nn.Module) -> list[inspect.Parameter]:
-    try:
-        return list(inspect.signature(m.forward).parameters.values())
-    except (TypeError, ValueError):
-        return []
-
-
 def _concrete_args(root: nn.Module, call: tuple | None) -> dict[str, Any] | None:
     """Arguments the trace fixes to their values: the call's constants (``None``, flags) and the
     parameters it leaves at their defaults, so ``if labels is not None`` traces as the call runs.
@@ -236,7 +225,7 @@ def _concrete_args(root: nn.Module, call: tuple | None) -> dict[str, Any] | None
     value then fails fx's assertion instead of computing something else)."""
     call = () if call is None else call
     fixed = {}
-    params = [p for p in _signature(root) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    params = positional_parameters(root)
     for i, p in enumerate(params):
         value = call[i] if i < len(call) else p.default
         if value is not p.empty and isinstance(value, _SCALARS):
@@ -277,7 +266,7 @@ def record_calls(model: nn.Module, call: tuple, *, modules: Iterable[nn.Module] 
 
     def hook(mod, args, kwargs):
         try:
-            got = map_tensors(as_copy, _positional(mod, args, kwargs))
+            got = map_tensors(as_copy, positional_call(mod, args, kwargs))
         except TypeError:
             got = VARIES
         if id(mod) not in seen:
@@ -296,23 +285,6 @@ def record_calls(model: nn.Module, call: tuple, *, modules: Iterable[nn.Module] 
         for h in hooks:
             h.remove()
     return seen
-
-
-def _positional(mod: nn.Module, args: tuple, kwargs: dict) -> tuple:
-    params = [p for p in _signature(mod) if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    names = [p.name for p in params]
-    if any(k not in names for k in kwargs):
-        raise TypeError("a keyword goes to **kwargs or a keyword-only parameter")
-    last = max([len(args) - 1] + [names.index(k) for k in kwargs])
-    if last >= len(params):
-        raise TypeError("more arguments than positional parameters")
-    out = []
-    for i, p in enumerate(params[:last + 1]):
-        value = args[i] if i < len(args) else kwargs.get(p.name, p.default)
-        if value is p.empty:
-            raise TypeError(f"{p.name} not given")
-        out.append(value)
-    return tuple(out)
 
 
 def _call_key(call: tuple):
@@ -513,29 +485,6 @@ class _NodeFailed(Exception):
     def __init__(self, node: fx.Node, error: BaseException):
         super().__init__(f"{node.format_node()}: {error}")
         self.node, self.error = node, error
-
-
-def _mutable(a):
-    """fx keeps list and dict arguments as immutable containers; generated code passes fresh ones,
-    which a module may mutate (pytorchvideo's SlowFast writes its pathways back into the list)."""
-    if isinstance(a, list):
-        return [_mutable(x) for x in a]
-    if isinstance(a, dict):
-        return {k: _mutable(v) for k, v in a.items()}
-    if type(a) is tuple:
-        return tuple(_mutable(x) for x in a)
-    return a
-
-
-class Runner(fx.Interpreter):
-    """An Interpreter that passes list and dict arguments as the generated code does: mutable.
-
-    Not for the check that a traced graph runs (:func:`first_failure`): ``torch.export`` runs a
-    GraphModule with a plain ``fx.Interpreter``, so a graph must run that way to be exported."""
-
-    def fetch_args_kwargs_from_env(self, n: fx.Node):
-        args, kwargs = super().fetch_args_kwargs_from_env(n)
-        return _mutable(args), _mutable(kwargs)
 
 
 class _ShapeRecorder(fx.Interpreter):

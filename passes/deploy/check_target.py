@@ -19,10 +19,9 @@ from fxaccel.aten_ops import AtenOpRecorder
 from fxaccel.errors import DeployError
 from fxaccel.inputs import clone_inputs
 from fxaccel.pipeline import When, register_pass
-from fxaccel.tracing import Runner
 
 
-class _PerNode(Runner):
+class _PerNode(fx.Interpreter):
     def __init__(self, gm, target):
         super().__init__(gm)
         self.target = target
