@@ -34,31 +34,18 @@ from corpus_models import all_cases  # noqa: E402
 
 import fxaccel  # noqa: E402
 from fxaccel.exporting import lower  # noqa: E402
-from fxaccel.inputs import clone_inputs, describe, output_leaves  # noqa: E402
+from fxaccel.inputs import clone_inputs, describe, paired_leaves  # noqa: E402
+from fxaccel.lowering.runner import time_artifact  # noqa: E402
 from fxaccel.testing import relative_error  # noqa: E402
 
 
 def _worst(got, want) -> float:
-    a, b = dict(output_leaves(got)), dict(output_leaves(want))
-    return max(relative_error(a[k], b[k]) for k in b)
+    return max(relative_error(o, r) for _, r, o in paired_leaves(want, got, what="the table"))
 
 
 def _short(err: BaseException) -> str:
     text = (str(err).strip().splitlines() or [""])[0]
     return f"{type(err).__name__}: {text[:160]}".replace("|", "\\|")
-
-
-def _timed(fn, call, threads: int, repeats: int) -> list[float]:
-    torch.set_num_threads(threads)
-    out = []
-    with torch.no_grad():
-        fn(*clone_inputs(call))
-        for _ in range(repeats):
-            args = clone_inputs(call)  # SlowFast writes into its input list
-            start = time.perf_counter()
-            fn(*args)
-            out.append((time.perf_counter() - start) * 1e3)
-    return out
 
 
 def row_for(case, workdir: Path, threads: int, repeats: int) -> dict:
@@ -108,7 +95,7 @@ def row_for(case, workdir: Path, threads: int, repeats: int) -> dict:
     times = {n: [] for n in names}
     for _ in range(repeats):  # interleaved rounds
         for n in names:
-            times[n] += _timed(runs[n], call, threads, 1)
+            times[n] += time_artifact(runs[n], call, warmup=1, repeats=1, threads=threads).all_ms
     row["ms"] = {n: statistics.median(t) for n, t in times.items()}
     return row
 
