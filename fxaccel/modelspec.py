@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import itertools
 import importlib.util
 import os
 import re
@@ -100,9 +101,9 @@ def _random_call(shapes, seed: int) -> tuple:
     """Random clips for :func:`parse_inputs`' result, as a call (a tuple of positional arguments)."""
     if shapes and all(isinstance(s, int) for s in shapes):
         return (zoo.random_clips(tuple(shapes), seed=seed),)
-    counter = iter(range(seed, seed + 1000))
-    return tuple([zoo.random_clips(s, seed=next(counter)) for s in a] if isinstance(a, list)
-                 else zoo.random_clips(a, seed=next(counter)) for a in shapes)
+    seeds = itertools.count(seed)
+    return tuple([zoo.random_clips(s, seed=next(seeds)) for s in a] if isinstance(a, list)
+                 else zoo.random_clips(a, seed=next(seeds)) for a in shapes)
 
 
 def resolve(spec: str, input_shape: Sequence[int] | None = None, *, allow_artifact: bool = False,
